@@ -1,0 +1,38 @@
+"""Turn a model spec ('e5-small', 'st:<name or folder>') into an embedder, cached on disk if asked."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from embeddings.base import Embedder
+from embeddings.cache import CachedEmbedder, EmbeddingCache
+
+DEFAULT_MODEL = "e5-small"
+
+
+class UnknownModelError(ValueError):
+    """A model spec that names no embedder."""
+
+
+@lru_cache(maxsize=4)
+def _load(spec: str) -> Embedder:
+    if spec == "e5-small":
+        from embeddings.e5 import E5SmallEmbedder
+
+        return E5SmallEmbedder()
+    if spec.startswith("st:") and len(spec) > 3:
+        from embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(spec[3:])
+    raise UnknownModelError(
+        f"unknown model '{spec}': use 'e5-small' (the offline default) or 'st:<Hugging Face name or local folder>'"
+    )
+
+
+def create_embedder(spec: str = DEFAULT_MODEL, cache_dir: str | Path | None = None) -> Embedder:
+    """The embedder for a spec; models are loaded once per process, the cache wraps them when given."""
+    model = _load(spec)
+    if cache_dir is None:
+        return model
+    return CachedEmbedder(model, EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))

@@ -1,0 +1,112 @@
+"""The interface every ANN backend implements, and the manifest that guards saved indexes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class IndexLoadError(RuntimeError):
+    """A saved index that must not be used: missing, damaged, another format, or built with another model."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, info: dict[str, Any], files: Sequence[str]) -> None:
+    """Record what the folder holds and each file's checksum, so damage is caught at load time."""
+    info = dict(info, format_version=FORMAT_VERSION, files={f: file_sha256(folder / f) for f in files})
+    (folder / MANIFEST).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def read_manifest(folder: Path, expected_kind: str, model: str | None = None) -> dict[str, Any]:
+    """Read and verify a manifest; refuse other formats, other models and changed files."""
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise IndexLoadError(f"{folder}: no such index folder")
+    if not path.exists():
+        raise IndexLoadError(f"{folder}: not an index folder ({MANIFEST} is missing)")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexLoadError(f"{path}: damaged manifest ({exc})") from None
+    if info.get("kind") != expected_kind:
+        raise IndexLoadError(f"{folder}: holds a '{info.get('kind')}' index, expected '{expected_kind}'")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise IndexLoadError(
+            f"{folder}: index format version {info.get('format_version')} is not supported "
+            f"(this techmatch reads version {FORMAT_VERSION}); rebuild it with 'techmatch index'"
+        )
+    if model is not None and info.get("model") != model:
+        raise IndexLoadError(
+            f"{folder}: index was built with model '{info.get('model')}', not '{model}'; "
+            "rebuild it with that model or load it with the model it was built with"
+        )
+    for name, checksum in info.get("files", {}).items():
+        file = folder / name
+        if not file.exists():
+            raise IndexLoadError(f"{folder}: damaged index ({name} is missing)")
+        if file_sha256(file) != checksum:
+            raise IndexLoadError(f"{folder}: damaged index ({name} does not match its checksum)")
+    return info
+
+
+class ANNIndex(ABC):
+    """Dense vectors with string ids; inner-product scores (vectors are L2-normalised: cosine)."""
+
+    backend: str
+
+    def __init__(self, dim: int, model: str) -> None:
+        self.dim = dim
+        self.model = model
+
+    @abstractmethod
+    def index(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Replace the contents with these vectors."""
+
+    @abstractmethod
+    def append(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add vectors; an id already present is replaced (update without a rebuild)."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove ids (unknown ids are ignored); returns how many were removed."""
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """Top-k (id, score) per query row, best first."""
+
+    @abstractmethod
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of these ids (for exact scores of any candidate)."""
+
+    @abstractmethod
+    def save(self, folder: Path) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, folder: Path, info: dict[str, Any]) -> ANNIndex: ...
+
+    @property
+    @abstractmethod
+    def ids(self) -> list[str]: ...
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in set(self.ids)

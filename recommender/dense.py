@@ -1,0 +1,65 @@
+"""The dense signal: an embedder's passage vectors in an ANN index, queried with its query role."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.base import Embedder
+from recommender.ann import ANNIndex, create_ann, load_ann
+from recommender.signal import Hits, Query, Signal
+
+
+class DenseSignal(Signal):
+    """Semantic similarity (cosine of normalised embeddings); updates re-embed only the changed texts."""
+
+    def __init__(self, embedder: Embedder, backend: str = "flat", name: str = "dense", **ann_options: object) -> None:
+        self.name = name
+        self.embedder = embedder
+        self.backend = backend
+        self.ann_options = ann_options
+        self.ann: ANNIndex = create_ann(backend, embedder.dim, embedder.name, **ann_options)
+        self._query_cache: dict[str, np.ndarray] = {}
+
+    def fit(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
+        self.ann.index(list(ids), self.embedder.embed_passages(texts))
+
+    def upsert(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        self.ann.append(list(ids), self.embedder.embed_passages(texts))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self.ann.delete(list(ids))
+
+    def embed_queries(self, queries: Sequence[Query]) -> np.ndarray:
+        """Query vectors of each query's focus, remembered briefly (search and score reuse them)."""
+        texts = [q.dense_text for q in queries]
+        missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
+        if missing:
+            if len(self._query_cache) > 4096:
+                self._query_cache.clear()
+            for q, v in zip(missing, self.embedder.embed_queries(missing)):
+                self._query_cache[q] = v
+        return np.stack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
+
+    def search(self, queries: Sequence[Query], depth: int) -> list[Hits]:
+        return self.ann.search(self.embed_queries(queries), depth)
+
+    def score(self, queries: Sequence[Query], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        vectors = self.embed_queries(queries)
+        out = []
+        for q, doc_ids in zip(vectors, ids):
+            present = [d for d in doc_ids if d in self.ann]
+            vals = dict(zip(present, self.ann.vectors(present) @ q)) if present else {}
+            out.append(np.array([vals.get(d, 0.0) for d in doc_ids], dtype=np.float32))
+        return out
+
+    def save(self, folder: Path) -> list[str]:
+        self.ann.save(folder / self.name)
+        return []  # the ANN folder carries its own manifest and checksums
+
+    def load(self, folder: Path) -> None:
+        self.ann = load_ann(folder / self.name, model=self.embedder.name)
+        self.backend = self.ann.backend

@@ -1,0 +1,219 @@
+"""A hybrid index over one side's records: several signals, fused by weighted reciprocal rank fusion.
+
+It owns the records (so every match can carry its title and explanation), keeps the signals in step on
+every add, update and delete, and saves to a folder whose manifest names the model and the signals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embeddings.tokenizer import get_tokenizer
+from recommender.ann.base import IndexLoadError, read_manifest, write_manifest
+from recommender.explain import shared_key_terms
+from recommender.fusion import RRF_K, reciprocal_rank_fusion
+from recommender.records import Kind, Record, parse_record
+from recommender.signal import Query, QueryLike, Signal, as_query
+
+RECORDS_FILE = "records.jsonl"
+
+
+@dataclass
+class SignalScore:
+    """One signal's own view of a match: its score and its rank (None: outside its candidate list)."""
+
+    score: float
+    rank: int | None
+
+
+@dataclass
+class Match:
+    """One ranked match with everything a broker needs to judge it."""
+
+    id: str
+    title: str
+    score: float
+    rank: int
+    signals: dict[str, SignalScore]
+    shared_terms: list[str]
+    record: Record = field(repr=False)
+    grade: int | None = None
+    grade_probability: float | None = None
+
+    def to_dict(self, kind: Kind, with_record: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rank": self.rank, "id": self.id, "title": self.title, "score": round(self.score, 6),
+            "signals": {k: {"score": round(v.score, 6), "rank": v.rank} for k, v in self.signals.items()},
+            "shared_terms": self.shared_terms,
+        }
+        if self.grade is not None:
+            out["grade"] = self.grade
+            out["grade_probability"] = None if self.grade_probability is None else round(self.grade_probability, 4)
+        if with_record:
+            out["record"] = self.record.to_dict(kind)
+        return out
+
+
+RecordFilter = Callable[[Record], bool]
+
+
+class HybridIndex:
+    """Records of one kind plus their signals; ``search`` returns fused, explained matches."""
+
+    def __init__(
+        self, kind: Kind, signals: Sequence[Signal], weights: Mapping[str, float] | None = None,
+        rrf_k: int = RRF_K, depth: int = 200,
+    ) -> None:
+        self.kind = kind
+        self.signals = {s.name: s for s in signals}
+        self.weights = {name: float((weights or {}).get(name, 1.0)) for name in self.signals}
+        self.rrf_k = rrf_k
+        self.depth = depth
+        self.records: dict[str, Record] = {}
+        self.timings: dict[str, float] = {}
+
+    # -- changes ------------------------------------------------------------------------------
+    def build(self, records: Sequence[Record]) -> None:
+        """Index these records from scratch (replacing anything indexed before)."""
+        self.records = {r.id: r for r in records}
+        ids, texts = list(self.records), [r.text for r in self.records.values()]
+        for name, signal in self.signals.items():
+            start = time.perf_counter()
+            signal.fit(ids, texts)
+            self.timings[f"fit_{name}"] = time.perf_counter() - start
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Add new records or replace existing ones, in every signal, without a rebuild."""
+        if not records:
+            return
+        if not self.records:
+            self.build(records)
+            return
+        for r in records:
+            self.records[r.id] = r
+        ids, texts = [r.id for r in records], [r.text for r in records]
+        for signal in self.signals.values():
+            signal.upsert(ids, texts)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        present = [i for i in ids if i in self.records]
+        for i in present:
+            del self.records[i]
+        for signal in self.signals.values():
+            signal.delete(present)
+        return len(present)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.records
+
+    # -- queries ------------------------------------------------------------------------------
+    def search(
+        self, queries: Sequence[QueryLike], k: int = 10, record_filter: RecordFilter | None = None,
+        exclude: Sequence[set[str]] | None = None, explain: bool = True,
+    ) -> list[list[Match]]:
+        """Top-k fused matches per query text; a filter narrows by record fields (searched deeper)."""
+        queries = [as_query(q) for q in queries]
+        if not queries or not self.records:
+            return [[] for _ in queries]
+        depth = max(self.depth, k)
+        if record_filter is not None:
+            depth = min(len(self.records), max(depth * 5, 1000))
+        per_signal = {name: s.search(queries, depth) for name, s in self.signals.items() if self.weights[name] > 0}
+        tokenizer = get_tokenizer() if explain else None
+        out: list[list[Match]] = []
+        for qi, query in enumerate(queries):
+            rankings = {name: hits[qi] for name, hits in per_signal.items()}
+            own = {name: {d: (r, s) for r, (d, s) in enumerate(hits, start=1)} for name, hits in rankings.items()}
+            fused = reciprocal_rank_fusion(rankings, self.weights, self.rrf_k)
+            skip = exclude[qi] if exclude else set()
+            chosen: list[tuple[str, float]] = []
+            for doc_id, score in fused:
+                record = self.records.get(doc_id)
+                if record is None or doc_id in skip or (record_filter is not None and not record_filter(record)):
+                    continue
+                chosen.append((doc_id, score))
+                if len(chosen) == k:
+                    break
+            terms = tokenizer.key_terms(query.text, 12) if tokenizer is not None else []
+            matches = []
+            for rank, (doc_id, score) in enumerate(chosen, start=1):
+                record = self.records[doc_id]
+                signals = {}
+                for name in rankings:
+                    r, s = own[name].get(doc_id, (None, 0.0))
+                    signals[name] = SignalScore(float(s), r)
+                shared = shared_key_terms(query.text, record.text, query_terms=terms) if explain else []
+                matches.append(Match(doc_id, record.title, score, rank, signals, shared, record))
+            self._fill_missing_scores(query, matches)
+            out.append(matches)
+        return out
+
+    def _fill_missing_scores(self, query: Query, matches: list[Match]) -> None:
+        """A match outside one signal's candidate list still gets that signal's true score."""
+        for name, signal in self.signals.items():
+            missing = [m for m in matches if name in m.signals and m.signals[name].rank is None]
+            if missing:
+                values = signal.score([query], [[m.id for m in missing]])[0]
+                for m, v in zip(missing, values):
+                    m.signals[name].score = float(v)
+
+    def score_pairs(self, queries: Sequence[QueryLike], ids: Sequence[Sequence[str]]) -> dict[str, list]:
+        """Every signal's score for given (query, ids) pairs: the features a learned grader uses."""
+        queries = [as_query(q) for q in queries]
+        return {name: signal.score(queries, ids) for name, signal in self.signals.items()}
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, folder: str | Path, extra: Mapping[str, Any] | None = None) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / RECORDS_FILE).open("w", encoding="utf-8") as handle:
+            for record in self.records.values():
+                handle.write(json.dumps(record.to_dict(self.kind), ensure_ascii=False) + "\n")
+        files = [RECORDS_FILE]
+        for signal in self.signals.values():
+            files += signal.save(folder)
+        dense = [s for s in self.signals.values() if hasattr(s, "embedder")]
+        info = {
+            "kind": f"hybrid-{self.kind}", "model": dense[0].embedder.name if dense else None,
+            "count": len(self.records), "signals": list(self.signals), "weights": self.weights,
+            "rrf_k": self.rrf_k, "depth": self.depth, **(extra or {}),
+        }
+        write_manifest(folder, info, files)
+
+    def load(self, folder: str | Path) -> dict[str, Any]:
+        """Load state saved by ``save`` into these (already configured) signals."""
+        folder = Path(folder)
+        dense = [s for s in self.signals.values() if hasattr(s, "embedder")]
+        info = read_manifest(folder, f"hybrid-{self.kind}", dense[0].embedder.name if dense else None)
+        if set(info["signals"]) != set(self.signals):
+            raise IndexLoadError(f"{folder}: index has signals {info['signals']}, expected {list(self.signals)}")
+        records = {}
+        with (folder / RECORDS_FILE).open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                location = f"line {number}"
+                record, problems = parse_record(json.loads(line), self.kind, str(folder / RECORDS_FILE), location)
+                if record is None:
+                    raise IndexLoadError(f"{folder}: damaged records file ({problems[0]})")
+                records[record.id] = record
+        self.records = records
+        for signal in self.signals.values():
+            signal.load(folder)
+        self.weights = {k: float(v) for k, v in info.get("weights", self.weights).items()}
+        self.rrf_k = int(info.get("rrf_k", self.rrf_k))
+        self.depth = int(info.get("depth", self.depth))
+        return info
+
+
+def matches_as_json(matches: Sequence[Match], kind: Kind) -> list[dict[str, Any]]:
+    return [m.to_dict(kind) for m in matches]
+
+
+__all__ = ["HybridIndex", "Match", "SignalScore", "matches_as_json", "asdict"]

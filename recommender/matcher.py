@@ -1,0 +1,92 @@
+"""Both directions of matching: needs -> results, and results -> needs (enterprises).
+
+A matcher folder holds one hybrid index per side; the results side is required, the needs side is
+optional (it is what lets a broker push a result to the enterprises whose needs it answers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from recommender.ann.base import IndexLoadError
+from recommender.hybrid import HybridIndex, Match, RecordFilter
+from recommender.pipeline import new_index, open_index
+from recommender.records import Record
+from recommender.signal import QueryLike
+from techmatch.config import PipelineSettings
+
+SIDES = {"result": "results", "need": "needs"}
+MATCHER_MANIFEST = "matcher.json"
+
+
+class UnknownIdError(KeyError):
+    """An id that is not in the index: says which side was searched."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Matcher:
+    """Hybrid indexes of results (and optionally needs), searched with the other side's text."""
+
+    def __init__(self, results: HybridIndex, needs: HybridIndex | None = None) -> None:
+        self.results = results
+        self.needs = needs
+
+    @classmethod
+    def build(
+        cls, results: Sequence[Record], needs: Sequence[Record] | None = None,
+        settings: PipelineSettings | None = None,
+    ) -> Matcher:
+        results_index = new_index("result", settings)
+        results_index.build(results)
+        needs_index = None
+        if needs:
+            needs_index = new_index("need", settings)
+            needs_index.build(needs)
+        return cls(results_index, needs_index)
+
+    def match_texts(
+        self, texts: Sequence[QueryLike], k: int = 10, record_filter: RecordFilter | None = None, explain: bool = True
+    ) -> list[list[Match]]:
+        """Results for free-text needs."""
+        return self.results.search(texts, k, record_filter=record_filter, explain=explain)
+
+    def match_needs(self, needs: Sequence[Record], k: int = 10, explain: bool = True) -> list[list[Match]]:
+        return self.match_texts([n.as_query() for n in needs], k, explain=explain)
+
+    def need_record(self, need_id: str) -> Record:
+        if self.needs is None or need_id not in self.needs.records:
+            raise UnknownIdError(f"unknown need id '{need_id}'")
+        return self.needs.records[need_id]
+
+    def result_record(self, result_id: str) -> Record:
+        if result_id not in self.results.records:
+            raise UnknownIdError(f"unknown result id '{result_id}'")
+        return self.results.records[result_id]
+
+    def match_results(self, results: Sequence[Record], k: int = 10, explain: bool = True) -> list[list[Match]]:
+        """Needs (and so enterprises) for results: the reverse direction."""
+        if self.needs is None:
+            raise IndexLoadError("this index holds no needs: build it with 'techmatch index --needs N'")
+        return self.needs.search([r.as_query() for r in results], k, explain=explain)
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.results.save(folder / SIDES["result"])
+        if self.needs is not None:
+            self.needs.save(folder / SIDES["need"])
+        sides = ["result"] + (["need"] if self.needs is not None else [])
+        (folder / MATCHER_MANIFEST).write_text(json.dumps({"sides": sides}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path, settings: PipelineSettings | None = None) -> Matcher:
+        folder = Path(folder)
+        if not (folder / MATCHER_MANIFEST).exists():
+            raise IndexLoadError(f"{folder}: not a techmatch index folder (build one with 'techmatch index')")
+        results = open_index(folder / SIDES["result"], "result", settings)
+        needs = open_index(folder / SIDES["need"], "need", settings) if (folder / SIDES["need"]).exists() else None
+        return cls(results, needs)

@@ -1,0 +1,5 @@
+"""``python -m techmatch`` runs the command line."""
+
+from techmatch.cli import main
+
+main()

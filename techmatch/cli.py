@@ -1,0 +1,197 @@
+"""The ``techmatch`` command line (typer): index, match, eval and the broker's other commands.
+
+Every expected failure (bad file, damaged index, unknown model or id) ends with a one-paragraph message
+on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from techmatch.errors import USER_ERRORS
+
+app = typer.Typer(
+    name="techmatch", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Match enterprise technical needs with university research results (Chinese text).",
+)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_from(model: str | None, signals: str | None, weights: str | None, backend: str | None):
+    """PipelineSettings from the environment, overridden by any options given."""
+    from techmatch.config import PipelineSettings
+
+    overrides: dict[str, object] = {}
+    if model:
+        overrides["model"] = model
+    if signals:
+        overrides["signals"] = signals
+    if weights:
+        try:
+            overrides["weights"] = {k: float(v) for k, v in (p.split("=") for p in weights.split(","))}
+        except ValueError:
+            raise fail(f"--weights must look like 'dense=1,bm25=0.5,char=1', got '{weights}'") from None
+    if backend:
+        overrides["ann_backend"] = backend
+    try:
+        return PipelineSettings(**overrides)
+    except Exception as exc:  # pydantic ValidationError: show its readable message
+        raise fail(f"invalid settings: {exc}") from None
+
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="dense model: e5-small (default) or st:<name|folder>")]
+SignalsOpt = Annotated[str | None, typer.Option("--signals", help="signals to fuse, e.g. dense,bm25,char")]
+WeightsOpt = Annotated[str | None, typer.Option("--weights", help="RRF weights, e.g. dense=1,bm25=1,char=1")]
+BackendOpt = Annotated[str | None, typer.Option("--ann", help="ANN backend: flat (exact), hnsw or ivf")]
+SkipOpt = Annotated[bool, typer.Option("--skip-invalid", help="skip bad records and report them")]
+
+
+def _load(path: Path, kind: str, skip_invalid: bool):
+    from recommender.records import load_records
+
+    records, report = load_records(path, kind, skip_invalid)  # type: ignore[arg-type]
+    if report.skipped:
+        typer.echo(report.summary(), err=True)
+    return records
+
+
+@app.command()
+def index(
+    results: Annotated[Path, typer.Option("--results", help="results file (.jsonl, .csv, .xlsx)")],
+    out: Annotated[Path, typer.Option("--out", help="index folder to write")],
+    needs: Annotated[Path | None, typer.Option("--needs", help="also index needs (for result -> needs)")] = None,
+    model: ModelOpt = None, signals: SignalsOpt = None, weights: WeightsOpt = None, ann: BackendOpt = None,
+    skip_invalid: SkipOpt = False,
+) -> None:
+    """Embed and index results (and optionally needs) into a folder."""
+    import time
+
+    from recommender.matcher import Matcher
+
+    settings = settings_from(model, signals, weights, ann)
+    result_records = _load(results, "result", skip_invalid)
+    need_records = _load(needs, "need", skip_invalid) if needs else None
+    start = time.perf_counter()
+    matcher = Matcher.build(result_records, need_records, settings)
+    matcher.save(out)
+    typer.echo(
+        f"indexed {len(result_records)} results" + (f" and {len(need_records)} needs" if need_records else "")
+        + f" with {settings.model} ({', '.join(settings.signals)}) in {time.perf_counter() - start:.1f}s -> {out}"
+    )
+
+
+def _print_matches(title: str, matches: list, kind: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in ("#", "id", "title", "score", "signal ranks", "shared key terms"):
+        table.add_column(col, overflow="fold")
+    if matches and matches[0].grade is not None:
+        table.add_column("grade")
+    for m in matches:
+        ranks = " ".join(f"{k}:{v.rank if v.rank is not None else '-'}" for k, v in m.signals.items())
+        row = [str(m.rank), m.id, m.title, f"{m.score:.4f}", ranks, "、".join(m.shared_terms)]
+        if m.grade is not None:
+            row.append(f"{m.grade} ({m.grade_probability:.2f})")
+        table.add_row(*row)
+    Console().print(table)
+
+
+@app.command()
+def match(
+    index_dir: Annotated[Path, typer.Option("--index", help="index folder from 'techmatch index'")],
+    text: Annotated[str | None, typer.Option("--text", help="a need described in free text")] = None,
+    needs: Annotated[Path | None, typer.Option("--needs", help="needs file: match each need")] = None,
+    result: Annotated[str | None, typer.Option("--result", help="a result id: find the needs it answers")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="matches per query")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON Lines instead of a table")] = False,
+    model: ModelOpt = None, skip_invalid: SkipOpt = False,
+) -> None:
+    """Top-k results for a need (--text or --needs), or top-k needs for a result (--result)."""
+    from recommender.matcher import Matcher
+    from recommender.records import Record
+
+    chosen = [x for x in (text, needs, result) if x is not None]
+    if len(chosen) != 1:
+        raise fail("give exactly one of --text, --needs or --result")
+    if text is not None and not text.strip():
+        raise fail("--text is empty")
+    settings = settings_from(model, None, None, None) if model else None
+    matcher = Matcher.load(index_dir, settings)
+    if result is not None:
+        record = matcher.result_record(result)
+        queries = [(record.id, record.title)]
+        rankings = matcher.match_results([record], top)
+        kind = "need"
+    else:
+        query_records = [Record("text", text.strip())] if text is not None else _load(needs, "need", skip_invalid)
+        queries = [(r.id, r.title) for r in query_records]
+        rankings = matcher.match_needs(query_records, top)
+        kind = "result"
+    from techmatch.grading import attach_grades
+
+    for (qid, qtitle), matches in zip(queries, rankings):
+        attach_grades(matcher, qid, matches, kind)
+        if as_json:
+            typer.echo(json.dumps({"query": qid, "matches": [m.to_dict(kind) for m in matches]}, ensure_ascii=False))
+        else:
+            _print_matches(f"{qid}: {qtitle}", matches, kind)
+
+
+@app.command("eval")
+def eval_command(
+    needs: Annotated[Path, typer.Option("--needs", help="needs to evaluate")],
+    results: Annotated[Path, typer.Option("--results", help="results to rank (all of them)")],
+    qrels: Annotated[Path, typer.Option("--qrels", help="TREC qrels: need_id 0 result_id grade")],
+    min_grade: Annotated[int, typer.Option("--min-grade", help="grade counted as relevant")] = 1,
+    train_needs: Annotated[Path | None, typer.Option("--train-needs", help="needs to learn from")] = None,
+    train_qrels: Annotated[Path | None, typer.Option("--train-qrels", help="judgements to learn from")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as one JSON object (last line)")] = False,
+    per_query: Annotated[Path | None, typer.Option("--per-query", help="write each need's figures (CSV)")] = None,
+    run_out: Annotated[Path | None, typer.Option("--run", help="save the ranking as a TREC run file")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="write PNG figures into this folder")] = None,
+    model: ModelOpt = None, signals: SignalsOpt = None, weights: WeightsOpt = None, ann: BackendOpt = None,
+    skip_invalid: SkipOpt = False,
+) -> None:
+    """Index RESULTS, rank them for every judged need and print nDCG, recall and MRR (the contract)."""
+    from eval.runner import run_evaluation
+
+    if (train_needs is None) != (train_qrels is None):
+        raise fail("--train-needs and --train-qrels go together")
+    settings = settings_from(model, signals, weights, ann)
+    figures = run_evaluation(
+        needs_path=needs, results_path=results, qrels_path=qrels, min_grade=min_grade, settings=settings,
+        train_needs_path=train_needs, train_qrels_path=train_qrels, per_query_path=per_query,
+        run_path=run_out, plot_dir=plot, skip_invalid=skip_invalid,
+    )
+    if as_json:
+        typer.echo(json.dumps(figures, ensure_ascii=False))
+    else:
+        for key, value in figures.items():
+            typer.echo(f"{key:>16}  {value}")
+
+
+def main() -> None:
+    """Console entry point: run the app, turning expected errors into clear messages."""
+    try:
+        app()
+    except USER_ERRORS as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Settings for the whole pipeline, in one place (pydantic-settings: TECHMATCH_* environment variables).
+
+The defaults are the shipped pipeline that ``techmatch eval`` measures; every command line option that
+changes matching maps onto one of these fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SIGNAL_NAMES = ("dense", "bm25", "char", "word")
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "techmatch"
+
+
+class PipelineSettings(BaseSettings):
+    """How records are embedded, indexed and ranked."""
+
+    model_config = SettingsConfigDict(env_prefix="TECHMATCH_", env_file=".env", extra="ignore")
+
+    model: str = Field("e5-small", description="dense model: 'e5-small' or 'st:<name or folder>'")
+    signals: list[str] = Field(default_factory=lambda: ["dense", "bm25", "char"], description="signals to fuse")
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"dense": 1.0, "bm25": 1.0, "char": 1.0, "word": 1.0},
+        description="reciprocal-rank-fusion weight per signal",
+    )
+    rrf_k: int = Field(60, ge=1, description="RRF constant k in w / (k + rank)")
+    depth: int = Field(200, ge=10, description="candidates each signal contributes to the fusion")
+    ann_backend: str = Field("flat", description="flat (exact), hnsw or ivf")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="persistent embedding cache folder")
+    use_cache: bool = True
+
+    @field_validator("signals", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("signals")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in SIGNAL_NAMES]
+        if unknown or not value:
+            raise ValueError(f"unknown signal(s) {unknown}: choose from {', '.join(SIGNAL_NAMES)}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value != "e5-small" and not (value.startswith("st:") and len(value) > 3):
+            raise ValueError(
+                f"unknown model '{value}': use 'e5-small' (the offline default) or 'st:<Hugging Face name or folder>'"
+            )
+        return value
+
+    @field_validator("ann_backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if value not in ("flat", "hnsw", "ivf"):
+            raise ValueError("ann_backend must be flat, hnsw or ivf")
+        return value

