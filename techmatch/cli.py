@@ -181,6 +181,15 @@ def eval_command(
             typer.echo(f"{key:>16}  {value}")
 
 
+def _register_commands() -> None:
+    from techmatch.commands import register_all
+
+    register_all(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console entry point: run the app, turning expected errors into clear messages."""
     try:
