@@ -9,7 +9,7 @@ import numpy as np
 
 from embeddings.base import Embedder
 from recommender.ann import ANNIndex, create_ann, load_ann
-from recommender.signal import Hits, Query, Signal
+from recommender.signal import Hits, Signal, Texts
 
 
 class DenseSignal(Signal):
@@ -23,18 +23,18 @@ class DenseSignal(Signal):
         self.ann: ANNIndex = create_ann(backend, embedder.dim, embedder.name, **ann_options)
         self._query_cache: dict[str, np.ndarray] = {}
 
-    def fit(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
         self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
-        self.ann.index(list(ids), self.embedder.embed_passages(texts))
+        self.ann.index(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]))
 
-    def upsert(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        self.ann.append(list(ids), self.embedder.embed_passages(texts))
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+        self.ann.append(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]))
 
     def delete(self, ids: Sequence[str]) -> None:
         self.ann.delete(list(ids))
 
-    def embed_queries(self, queries: Sequence[Query]) -> np.ndarray:
-        """Query vectors of each query's focus, remembered briefly (search and score reuse them)."""
+    def embed_queries(self, queries: Sequence[Texts]) -> np.ndarray:
+        """Texts vectors of each query's focus, remembered briefly (search and score reuse them)."""
         texts = [q.dense_text for q in queries]
         missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
         if missing:
@@ -44,10 +44,10 @@ class DenseSignal(Signal):
                 self._query_cache[q] = v
         return np.stack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
 
-    def search(self, queries: Sequence[Query], depth: int) -> list[Hits]:
+    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
         return self.ann.search(self.embed_queries(queries), depth)
 
-    def score(self, queries: Sequence[Query], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def score(self, queries: Sequence[Texts], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
         vectors = self.embed_queries(queries)
         out = []
         for q, doc_ids in zip(vectors, ids):

@@ -18,7 +18,7 @@ from recommender.ann.base import IndexLoadError, read_manifest, write_manifest
 from recommender.explain import shared_key_terms
 from recommender.fusion import RRF_K, reciprocal_rank_fusion
 from recommender.records import Kind, Record, parse_record
-from recommender.signal import Query, QueryLike, Signal, as_query
+from recommender.signal import Signal, Texts, TextsLike, as_texts
 
 RECORDS_FILE = "records.jsonl"
 
@@ -81,10 +81,10 @@ class HybridIndex:
     def build(self, records: Sequence[Record]) -> None:
         """Index these records from scratch (replacing anything indexed before)."""
         self.records = {r.id: r for r in records}
-        ids, texts = list(self.records), [r.text for r in self.records.values()]
+        ids, docs = list(self.records), [r.as_passage() for r in self.records.values()]
         for name, signal in self.signals.items():
             start = time.perf_counter()
-            signal.fit(ids, texts)
+            signal.fit(ids, docs)
             self.timings[f"fit_{name}"] = time.perf_counter() - start
 
     def upsert(self, records: Sequence[Record]) -> None:
@@ -96,9 +96,9 @@ class HybridIndex:
             return
         for r in records:
             self.records[r.id] = r
-        ids, texts = [r.id for r in records], [r.text for r in records]
+        ids, docs = [r.id for r in records], [r.as_passage() for r in records]
         for signal in self.signals.values():
-            signal.upsert(ids, texts)
+            signal.upsert(ids, docs)
 
     def delete(self, ids: Sequence[str]) -> int:
         present = [i for i in ids if i in self.records]
@@ -116,11 +116,11 @@ class HybridIndex:
 
     # -- queries ------------------------------------------------------------------------------
     def search(
-        self, queries: Sequence[QueryLike], k: int = 10, record_filter: RecordFilter | None = None,
+        self, queries: Sequence[TextsLike], k: int = 10, record_filter: RecordFilter | None = None,
         exclude: Sequence[set[str]] | None = None, explain: bool = True,
     ) -> list[list[Match]]:
         """Top-k fused matches per query text; a filter narrows by record fields (searched deeper)."""
-        queries = [as_query(q) for q in queries]
+        queries = [as_texts(q) for q in queries]
         if not queries or not self.records:
             return [[] for _ in queries]
         depth = max(self.depth, k)
@@ -156,7 +156,7 @@ class HybridIndex:
             out.append(matches)
         return out
 
-    def _fill_missing_scores(self, query: Query, matches: list[Match]) -> None:
+    def _fill_missing_scores(self, query: Texts, matches: list[Match]) -> None:
         """A match outside one signal's candidate list still gets that signal's true score."""
         for name, signal in self.signals.items():
             missing = [m for m in matches if name in m.signals and m.signals[name].rank is None]
@@ -165,9 +165,9 @@ class HybridIndex:
                 for m, v in zip(missing, values):
                     m.signals[name].score = float(v)
 
-    def score_pairs(self, queries: Sequence[QueryLike], ids: Sequence[Sequence[str]]) -> dict[str, list]:
+    def score_pairs(self, queries: Sequence[TextsLike], ids: Sequence[Sequence[str]]) -> dict[str, list]:
         """Every signal's score for given (query, ids) pairs: the features a learned grader uses."""
-        queries = [as_query(q) for q in queries]
+        queries = [as_texts(q) for q in queries]
         return {name: signal.score(queries, ids) for name, signal in self.signals.items()}
 
     # -- persistence --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recommender.signal import Hits, Query, Signal, SlotTable, top_hits
+from recommender.signal import Hits, Signal, SlotTable, Texts, top_hits
 
 TokenizeFn = Callable[[str], list[str]]
 
@@ -38,15 +38,15 @@ class BM25Signal(Signal):
         self._bm25.index(corpus, show_progress=False)
         self._alive = self.slots.alive_mask()
 
-    def fit(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
         self.slots.reset(ids)
-        self.tokens = [self.tokenize(t) for t in texts]
+        self.tokens = [self.tokenize(d.text) for d in docs]
         self._bm25 = None
 
-    def upsert(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
         self.delete(ids)
         self.slots.append(ids)
-        self.tokens.extend(self.tokenize(t) for t in texts)
+        self.tokens.extend(self.tokenize(d.text) for d in docs)
         self._bm25 = None
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -63,7 +63,7 @@ class BM25Signal(Signal):
             return np.zeros(len(self.slots.ids), dtype=np.float32)
         return self._bm25.get_scores(tokens)
 
-    def search(self, queries: Sequence[Query], depth: int) -> list[Hits]:
+    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
         out = []
         for q in queries:
             scores = self._scores(q.text)
@@ -71,7 +71,7 @@ class BM25Signal(Signal):
             out.append([(d, s) for d, s in hits if s > 0])
         return out
 
-    def score(self, queries: Sequence[Query], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def score(self, queries: Sequence[Texts], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
         out = []
         for q, doc_ids in zip(queries, ids):
             scores = self._scores(q.text)
@@ -122,10 +122,10 @@ class TfidfSignal(Signal):
             sublinear_tf=self.sublinear_tf, min_df=self.min_df, dtype=np.float32, lowercase=True,
         )
 
-    def fit(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
         self.slots.reset(ids)
         self.vectorizer = self._new_vectorizer()
-        self.matrix = self.vectorizer.fit_transform(list(texts)).tocsr()
+        self.matrix = self.vectorizer.fit_transform([d.text for d in docs]).tocsr()
         self._alive = self.slots.alive_mask()
 
     def _transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -133,13 +133,13 @@ class TfidfSignal(Signal):
             raise RuntimeError(f"signal '{self.name}' is empty: fit it first")
         return self.vectorizer.transform(list(texts)).tocsr()
 
-    def upsert(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
         if self.vectorizer is None:
-            self.fit(ids, texts)
+            self.fit(ids, docs)
             return
         self.delete(ids)
         self.slots.append(ids)
-        self.matrix = sp.vstack([self.matrix, self._transform(texts)]).tocsr()
+        self.matrix = sp.vstack([self.matrix, self._transform([d.text for d in docs])]).tocsr()
         self._alive = self.slots.alive_mask()
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -151,13 +151,13 @@ class TfidfSignal(Signal):
             self.matrix.eliminate_zeros()
             self._alive = self.slots.alive_mask()
 
-    def search(self, queries: Sequence[Query], depth: int) -> list[Hits]:
+    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
         if not len(self.slots):
             return [[] for _ in queries]
         scores = (self._transform([q.text for q in queries]) @ self.matrix.T).toarray()
         return [[(d, s) for d, s in top_hits(row, self.slots, depth, self._alive) if s > 0] for row in scores]
 
-    def score(self, queries: Sequence[Query], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def score(self, queries: Sequence[Texts], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
         q = self._transform([query.text for query in queries])
         out = []
         for i, doc_ids in enumerate(ids):

@@ -14,7 +14,7 @@ from recommender.ann.base import IndexLoadError
 from recommender.hybrid import HybridIndex, Match, RecordFilter
 from recommender.pipeline import new_index, open_index
 from recommender.records import Record
-from recommender.signal import QueryLike
+from recommender.signal import TextsLike
 from techmatch.config import PipelineSettings
 
 SIDES = {"result": "results", "need": "needs"}
@@ -49,7 +49,7 @@ class Matcher:
         return cls(results_index, needs_index)
 
     def match_texts(
-        self, texts: Sequence[QueryLike], k: int = 10, record_filter: RecordFilter | None = None, explain: bool = True
+        self, texts: Sequence[TextsLike], k: int = 10, record_filter: RecordFilter | None = None, explain: bool = True
     ) -> list[list[Match]]:
         """Results for free-text needs."""
         return self.results.search(texts, k, record_filter=record_filter, explain=explain)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from recommender.signal import Query
+from recommender.signal import Texts
 
 Kind = Literal["need", "result"]
 
@@ -57,9 +57,14 @@ class Record:
         """
         return f"{self.title}。{self.text}" if self.body or self.keywords else self.title
 
-    def as_query(self) -> Query:
-        """This record as a query: full text for lexical signals, the title as the dense focus."""
-        return Query(self.query_text, self.title if (self.body or self.keywords) else None)
+    def as_query(self) -> Texts:
+        """This record as a query: title-weighted full text for lexical signals, the title as dense focus."""
+        return Texts(self.query_text, self.title if (self.body or self.keywords) else None)
+
+    def as_passage(self) -> Texts:
+        """This record as a document: full text for lexical signals, title and keywords as dense focus."""
+        focus = "。".join([self.title, "、".join(self.keywords)]) if self.keywords else self.title
+        return Texts(self.text, focus if self.body or self.keywords else None)
 
     def to_dict(self, kind: Kind) -> dict[str, Any]:
         """Back to the contract's field names (description for needs, abstract for results)."""
