@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from recommender.ann.base import IndexLoadError
 from recommender.hybrid import HybridIndex, Match, RecordFilter
@@ -19,6 +20,7 @@ from techmatch.config import PipelineSettings
 
 SIDES = {"result": "results", "need": "needs"}
 MATCHER_MANIFEST = "matcher.json"
+GRADER_FOLDER = "grader"  # an optional learned grader (recommender.learning), installed by 'techmatch train'
 
 
 class UnknownIdError(KeyError):
@@ -31,9 +33,10 @@ class UnknownIdError(KeyError):
 class Matcher:
     """Hybrid indexes of results (and optionally needs), searched with the other side's text."""
 
-    def __init__(self, results: HybridIndex, needs: HybridIndex | None = None) -> None:
+    def __init__(self, results: HybridIndex, needs: HybridIndex | None = None, grader: Any | None = None) -> None:
         self.results = results
         self.needs = needs
+        self.grader = grader  # a recommender.learning.grader.Grader, or None: matches then carry no grade
 
     @classmethod
     def build(
@@ -81,6 +84,8 @@ class Matcher:
             self.needs.save(folder / SIDES["need"])
         sides = ["result"] + (["need"] if self.needs is not None else [])
         (folder / MATCHER_MANIFEST).write_text(json.dumps({"sides": sides}), encoding="utf-8")
+        if self.grader is not None:
+            self.grader.save(folder / GRADER_FOLDER)
 
     @classmethod
     def load(cls, folder: str | Path, settings: PipelineSettings | None = None) -> Matcher:
@@ -89,4 +94,9 @@ class Matcher:
             raise IndexLoadError(f"{folder}: not a techmatch index folder (build one with 'techmatch index')")
         results = open_index(folder / SIDES["result"], "result", settings)
         needs = open_index(folder / SIDES["need"], "need", settings) if (folder / SIDES["need"]).exists() else None
-        return cls(results, needs)
+        grader = None
+        if (folder / GRADER_FOLDER).exists():
+            from recommender.learning.grader import Grader
+
+            grader = Grader.load(folder / GRADER_FOLDER)  # refuses a damaged or edited grader (IndexLoadError)
+        return cls(results, needs, grader)

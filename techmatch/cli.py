@@ -130,18 +130,18 @@ def match(
     matcher = Matcher.load(index_dir, settings)
     if result is not None:
         record = matcher.result_record(result)
-        queries = [(record.id, record.title)]
+        queries = [(record.id, record.title, None)]
         rankings = matcher.match_results([record], top)
         kind = "need"
     else:
         query_records = [Record("text", text.strip())] if text is not None else _load(needs, "need", skip_invalid)
-        queries = [(r.id, r.title) for r in query_records]
+        queries = [(r.id, r.title, r) for r in query_records]
         rankings = matcher.match_needs(query_records, top)
         kind = "result"
     from techmatch.grading import attach_grades
 
-    for (qid, qtitle), matches in zip(queries, rankings):
-        attach_grades(matcher, qid, matches, kind)
+    for (qid, qtitle, query_record), matches in zip(queries, rankings):
+        attach_grades(matcher, qid, matches, kind, query=query_record)
         if as_json:
             typer.echo(json.dumps({"query": qid, "matches": [m.to_dict(kind) for m in matches]}, ensure_ascii=False))
         else:

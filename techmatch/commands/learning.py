@@ -1,9 +1,183 @@
-"""techmatch CLI commands: learning."""
+"""techmatch CLI commands for learning: ``grade`` (the contract) and ``train`` (install a grader in an index).
+
+``train`` is the feedback loop: judged files plus broker feedback (``techmatch feedback export``) become
+judgements; a part of the needs is held back, the new grader is scored on it against the installed one,
+and it replaces the installed one only if it is not worse.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
 import typer
+
+from techmatch.errors import UserError
+
+HOLDOUT_FRACTION = 0.2
+
+
+def _read_pairs(path: Path) -> list[tuple[str, str]]:
+    """``need_id<TAB>result_id`` lines (white space accepted); clear errors with the line number."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such pairs file (one 'need_id<TAB>result_id' a line)")
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        fields = [f.strip() for f in fields]
+        if len(fields) != 2 or not all(fields):
+            raise UserError(f"{path} line {number}: expected 'need_id<TAB>result_id', got '{line.strip()[:80]}'")
+        pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def _read_qrels(path: Path):
+    from eval.trec import read_qrels
+
+    try:
+        return read_qrels(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read judgements ({exc})") from None
+
+
+def _train_grader(index, needs, qrels, seed: int):
+    from recommender.learning.training import TrainingDataError, train_grader
+
+    try:
+        return train_grader(index, needs, qrels, seed=seed)
+    except TrainingDataError as exc:
+        raise UserError(str(exc)) from None
+
+
+def grade(
+    train_needs: Annotated[Path, typer.Option("--train-needs", help="needs whose judgements teach the grader")],
+    train_qrels: Annotated[Path, typer.Option("--train-qrels", help="TREC judgements of those needs")],
+    needs: Annotated[Path, typer.Option("--needs", help="needs of the pairs to grade")],
+    results: Annotated[Path, typer.Option("--results", help="results (all of them are indexed)")],
+    pairs: Annotated[Path, typer.Option("--pairs", help="pairs to grade: need_id<TAB>result_id a line")],
+    out: Annotated[Path, typer.Option("--out", help="output: need_id<TAB>result_id<TAB>grade a line")],
+    seed: Annotated[int, typer.Option("--seed", help="model seed")] = 0,
+    with_probability: Annotated[bool, typer.Option("--with-probability", help="add the grade's probability")] = False,
+    save_grader: Annotated[Path | None, typer.Option("--save-grader", help="also save the grader here")] = None,
+) -> None:
+    """Learn the relevance grade from judged pairs, then grade every pair of --pairs (the contract)."""
+    from recommender.pipeline import new_index
+    from recommender.records import load_records
+
+    pair_list = _read_pairs(pairs)
+    result_records, _ = load_records(results, "result")
+    need_records = {n.id: n for n in load_records(needs, "need")[0]}
+    unknown_needs = sorted({n for n, _ in pair_list if n not in need_records})
+    unknown_results = sorted({r for _, r in pair_list if r not in {x.id for x in result_records}})
+    if unknown_needs or unknown_results:
+        what = [f"need '{unknown_needs[0]}' ({len(unknown_needs)} unknown)"] if unknown_needs else []
+        what += [f"result '{unknown_results[0]}' ({len(unknown_results)} unknown)"] if unknown_results else []
+        raise UserError(f"{pairs}: pairs name ids missing from --needs/--results: {', '.join(what)}")
+    train_records, _ = load_records(train_needs, "need")
+    qrels = _read_qrels(train_qrels)
+    index = new_index("result")
+    index.build(result_records)
+    grader = _train_grader(index, train_records, qrels, seed)
+    if save_grader is not None:
+        grader.save(save_grader)
+    proba = grader.predict_proba(index, [need_records[n] for n, _ in pair_list], [r for _, r in pair_list])
+    grades = grader.grade_from_proba(proba)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for (need_id, result_id), level, row in zip(pair_list, grades, proba):
+            extra = f"\t{row[grader.levels.index(int(level))]:.4f}" if with_probability else ""
+            handle.write(f"{need_id}\t{result_id}\t{int(level)}{extra}\n")
+    counts = {int(v): int(c) for v, c in zip(*np.unique(grades, return_counts=True))}
+    typer.echo(f"graded {len(pair_list)} pairs (grades {counts}) -> {out}")
+
+
+def _score(grader, index, needs_by_id, qrels) -> float | None:
+    from recommender.learning.training import grade_score, judged_pairs
+
+    pair_needs, pair_ids, grades = judged_pairs(index, list(needs_by_id.values()), qrels)
+    return round(grade_score(grades, grader.predict_grade(index, pair_needs, pair_ids)), 4)
+
+
+def train(
+    index_dir: Annotated[Path, typer.Option("--index", help="index folder (from 'techmatch index') to install into")],
+    needs: Annotated[list[Path] | None, typer.Option("--needs", help="needs files of the judgements")] = None,
+    qrels: Annotated[list[Path] | None, typer.Option("--qrels", help="TREC judgement files")] = None,
+    feedback: Annotated[list[Path] | None, typer.Option("--feedback", help="'techmatch feedback export' files")] = None,
+    holdout: Annotated[float, typer.Option("--holdout", min=0.05, max=0.5, help="share of needs held back")] = (
+        HOLDOUT_FRACTION),
+    seed: Annotated[int, typer.Option("--seed", help="split and model seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+) -> None:
+    """Retrain the grader from judged files plus broker feedback; install it only if it is not worse."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from recommender.learning.feedback import feedback_to_qrels, merge_qrels, read_feedback_file
+    from recommender.learning.training import grade_score, judged_pairs
+    from recommender.matcher import GRADER_FOLDER, Matcher
+    from recommender.records import load_records
+
+    if not qrels and not feedback:
+        raise UserError("nothing to learn from: give --qrels FILE (with --needs) and/or --feedback FILE")
+    matcher = Matcher.load(index_dir)
+    needs_by_id = dict(matcher.needs.records) if matcher.needs is not None else {}
+    for path in needs or []:
+        needs_by_id.update({n.id: n for n in load_records(path, "need")[0]})
+    sources = [_read_qrels(p) for p in qrels or []]
+    rows = [row for path in feedback or [] for row in read_feedback_file(path)]
+    judgements = merge_qrels(*sources, feedback_to_qrels(rows))
+    judgements = {q: g for q, g in judgements.items() if q in needs_by_id}
+    if not judgements:
+        raise UserError("no judgement names a known need: index the needs ('techmatch index --needs') or give --needs")
+    need_ids = np.asarray(sorted(judgements))
+    if len(need_ids) < 4:
+        raise UserError(f"judgements cover only {len(need_ids)} needs: at least 4 are needed to hold some back")
+    train_idx, held_idx = next(GroupShuffleSplit(1, test_size=holdout, random_state=seed).split(need_ids,
+                                                                                               groups=need_ids))
+    train_q = {q: judgements[q] for q in need_ids[train_idx]}
+    held_q = {q: judgements[q] for q in need_ids[held_idx]}
+    candidate = _train_grader(matcher.results, list(needs_by_id.values()), train_q, seed)
+    held_needs, held_ids, held_grades = judged_pairs(matcher.results, list(needs_by_id.values()), held_q)
+    median = int(np.median([g for q in train_q.values() for g in q.values()]))
+    report = {
+        "judged_pairs": sum(len(v) for v in judgements.values()), "feedback_rows": len(rows),
+        "train_needs": len(train_q), "held_back_needs": len(held_q), "held_back_pairs": len(held_grades),
+        "metric": "1/(1+MAE) on held-back needs",
+        "constant_median": round(grade_score(held_grades, [median] * len(held_grades)), 4),
+        "before": None, "after": round(grade_score(held_grades, candidate.predict_grade(
+            matcher.results, held_needs, held_ids)), 4),
+    }
+    if matcher.grader is not None:
+        try:
+            report["before"] = round(grade_score(held_grades, matcher.grader.predict_grade(
+                matcher.results, held_needs, held_ids)), 4)
+        except Exception as exc:  # an installed grader that no longer fits the index: replace it
+            report["before_error"] = str(exc)
+    install = report["before"] is None or report["after"] >= report["before"]
+    report["installed"] = bool(install)
+    if install:
+        staging = index_dir / f"{GRADER_FOLDER}.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        candidate.save(staging)
+        shutil.rmtree(index_dir / GRADER_FOLDER, ignore_errors=True)
+        staging.rename(index_dir / GRADER_FOLDER)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    typer.echo(f"held back {report['held_back_needs']} needs ({report['held_back_pairs']} pairs); "
+               f"score {report['metric']}")
+    typer.echo(f"  constant median grade: {report['constant_median']}")
+    typer.echo(f"  installed grader (before): {report['before'] if report['before'] is not None else 'none'}")
+    typer.echo(f"  retrained grader (after):  {report['after']}")
+    typer.echo(f"{'installed' if install else 'NOT installed (worse than the installed grader)'}: "
+               f"{index_dir / GRADER_FOLDER}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("grade")(grade)
+    app.command("train")(train)

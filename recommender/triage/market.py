@@ -1,0 +1,150 @@
+"""Market pull: how strongly, and by how many needs, each result is wanted, from the matching pipeline.
+
+Every need is matched against the whole results index in batches (the signals batch many queries at
+once, which is what keeps a 2,500-need triage under two minutes). Each (need, result) candidate gets a
+*strength* normalised per need, because "the best answer this enterprise can get" is what makes a push
+worth a phone call, whatever the absolute similarity values of that need are; a learned grader, when
+given, replaces the rank-based strength with its P(grade 3) (see weights.py for every constant).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from recommender.hybrid import HybridIndex
+from recommender.records import Record
+from recommender.triage import weights as W
+
+SEARCH_BATCH = 256
+
+
+class Grader(Protocol):
+    """What the learned grader offers (recommender.learning): grade probabilities for (need, result) pairs."""
+
+    def predict_proba(self, index: HybridIndex, queries: Sequence[Record], result_ids: Sequence[str]) -> Any: ...
+
+
+@dataclass
+class Candidate:
+    """One result among one need's candidates."""
+
+    need_id: str
+    result_id: str
+    rank: int
+    fused: float
+    strength: float = 0.0
+
+
+@dataclass
+class MarketPull:
+    """Per result: its pull in [0, 1] and the needs that want it, strongest first."""
+
+    pull: dict[str, float]
+    wanted_by: dict[str, list[Candidate]] = field(default_factory=dict)
+    needs: dict[str, Record] = field(default_factory=dict)
+
+
+def rank_candidates(
+    index: HybridIndex, needs: Sequence[Record], depth: int = W.CANDIDATES_PER_NEED, progress: bool = True
+) -> dict[str, list[Candidate]]:
+    """Each need's top ``depth`` results (fused hybrid ranking), searched in batches with a progress bar."""
+    out: dict[str, list[Candidate]] = {}
+    bar = tqdm(total=len(needs), desc="matching needs", unit="need", disable=not progress)
+    for start in range(0, len(needs), SEARCH_BATCH):
+        batch = needs[start:start + SEARCH_BATCH]
+        rankings = index.search([n.as_query() for n in batch], depth, explain=False)
+        for need, matches in zip(batch, rankings):
+            out[need.id] = [Candidate(need.id, m.id, m.rank, m.score) for m in matches]
+        bar.update(len(batch))
+    bar.close()
+    return out
+
+
+def budget_factors(needs: Sequence[Record]) -> dict[str, float]:
+    """Per need, the multiplier of its strengths from its stated budget (weights.BUDGET_EMPHASIS)."""
+    budgets: dict[str, float | None] = {}
+    for need in needs:
+        value = need.extra.get("budget")
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and math.isfinite(value)
+        budgets[need.id] = math.log1p(float(value)) if ok else None
+    known = [b for b in budgets.values() if b is not None]
+    top = max(known) if known else 0.0
+    factors = {}
+    for need_id, b in budgets.items():
+        share = 0.5 if b is None or top <= 0 else b / top
+        factors[need_id] = (1 - W.BUDGET_EMPHASIS) + W.BUDGET_EMPHASIS * share
+    return factors
+
+
+def rank_strengths(candidates: dict[str, list[Candidate]]) -> None:
+    """Zero-shot strength: the candidate's rank and fused score relative to its need's best."""
+    for cands in candidates.values():
+        if not cands:
+            continue
+        best = cands[0].fused or 1.0
+        for c in cands:
+            by_rank = 1.0 / (1.0 + (c.rank - 1) / W.RANK_HALF_LIFE)
+            c.strength = W.RANK_STRENGTH_SHARE * by_rank + (1 - W.RANK_STRENGTH_SHARE) * (c.fused / best)
+
+
+def learned_strengths(
+    candidates: dict[str, list[Candidate]], grader: Grader, index: HybridIndex, needs: Sequence[Record],
+    progress: bool = True,
+) -> None:
+    """Strength from the grader's P(grade 3), half relative to the need's best candidate, half absolute."""
+    by_id = {n.id: n for n in needs}
+    need_ids = [nid for nid, cands in candidates.items() if cands]
+    bar = tqdm(total=len(need_ids), desc="grading candidates", unit="need", disable=not progress)
+    for start in range(0, len(need_ids), SEARCH_BATCH):
+        chunk = need_ids[start:start + SEARCH_BATCH]
+        queries = [by_id[nid] for nid in chunk for _ in candidates[nid]]
+        ids = [c.result_id for nid in chunk for c in candidates[nid]]
+        proba = np.asarray(grader.predict_proba(index, queries, ids), dtype=float)
+        strong = proba[:, -1]
+        offset = 0
+        for nid in chunk:
+            cands = candidates[nid]
+            p = strong[offset:offset + len(cands)]
+            offset += len(cands)
+            best = float(p.max()) or 1.0
+            share = W.LEARNED_RELATIVE_SHARE
+            for c, value in zip(cands, p):
+                c.strength = share * float(value) / best + (1 - share) * float(value)
+        bar.update(len(chunk))
+    bar.close()
+
+
+def pull_of(strengths: Sequence[float]) -> float:
+    """Market pull from the strengths of the needs that want a result: strongest need plus saturating breadth."""
+    if not strengths:
+        return 0.0
+    breadth = 1.0 - math.exp(-sum(strengths) / W.BREADTH_SCALE)
+    return W.STRONGEST_NEED_WEIGHT * max(strengths) + W.BREADTH_WEIGHT * breadth
+
+
+def market_pull(
+    index: HybridIndex, needs: Sequence[Record], grader: Grader | None = None,
+    depth: int = W.CANDIDATES_PER_NEED, progress: bool = True,
+) -> MarketPull:
+    """Match every need, give each candidate its strength, and sum them up per result."""
+    candidates = rank_candidates(index, needs, depth, progress)
+    if grader is None:
+        rank_strengths(candidates)
+    else:
+        learned_strengths(candidates, grader, index, needs, progress)
+    factors = budget_factors(needs)
+    wanted_by: dict[str, list[Candidate]] = {}
+    for need_id, cands in candidates.items():
+        for c in cands:
+            c.strength *= factors[need_id]
+            wanted_by.setdefault(c.result_id, []).append(c)
+    for cands in wanted_by.values():
+        cands.sort(key=lambda c: (-c.strength, c.need_id))
+    pull = {rid: pull_of([c.strength for c in cands]) for rid, cands in wanted_by.items()}
+    return MarketPull(pull, wanted_by, {n.id: n for n in needs})

@@ -1,0 +1,167 @@
+"""The shortlist: every result ranked by transferability (market pull and readiness), top K kept, each with
+the enterprises and funds it should be pushed to and the reasons a broker can read out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from embeddings.tokenizer import get_tokenizer
+from recommender.explain import shared_key_terms
+from recommender.matcher import Matcher
+from recommender.records import Record
+from recommender.triage import weights as W
+from recommender.triage.funds import Fund, match_funds
+from recommender.triage.market import Candidate, Grader, MarketPull, market_pull
+from recommender.triage.readiness import readiness, readiness_reason, trl_of
+from recommender.triage.targets import PushTarget
+
+
+def transferability(pull: float, ready: float) -> float:
+    """The one formula that ranks the shortlist (weights.MARKET_PULL_WEIGHT / READINESS_WEIGHT)."""
+    return W.MARKET_PULL_WEIGHT * pull + W.READINESS_WEIGHT * ready
+
+
+@dataclass
+class ShortlistEntry:
+    """One shortlisted result, why it is there, and who should hear about it."""
+
+    rank: int
+    result_id: str
+    title: str
+    score: float
+    market_pull: float
+    readiness: float
+    top_need_ids: list[str]
+    push: list[PushTarget] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    record: Record | None = field(default=None, repr=False)
+
+    def to_row(self) -> dict[str, Any]:
+        """One CSV/Excel row: the contract's columns first, then what a broker reads."""
+        extra = self.record.extra if self.record is not None else {}
+        enterprises = [t for t in self.push if t.kind == "enterprise"]
+        funds = [t for t in self.push if t.kind == "fund"]
+        return {
+            "rank": self.rank, "result_id": self.result_id, "score": round(self.score, 4),
+            "top_need_ids": ";".join(self.top_need_ids), "title": self.title,
+            "market_pull": round(self.market_pull, 4), "readiness": round(self.readiness, 4),
+            "trl": extra.get("trl"), "ip_status": extra.get("ip_status"), "field": extra.get("field"),
+            "institution": extra.get("institution"),
+            "enterprises": ";".join(f"{t.name}({t.id})" for t in enterprises),
+            "funds": ";".join(f"{t.name}({t.id})" for t in funds),
+            "reasons": " | ".join(self.reasons),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        row = self.to_row()
+        row["top_need_ids"] = list(self.top_need_ids)
+        row["push"] = [t.to_dict() for t in self.push]
+        row["reasons"] = list(self.reasons)
+        return row
+
+
+@dataclass
+class ScoredResult:
+    """A result's transferability before the cut: used for the shortlist and for measuring it."""
+
+    result_id: str
+    score: float
+    pull: float
+    readiness: float
+
+
+def score_results(results: Mapping[str, Record], market: MarketPull) -> list[ScoredResult]:
+    """Every result scored, best first (ties by id, so the order is deterministic)."""
+    scored = []
+    for rid, record in results.items():
+        pull = market.pull.get(rid, 0.0)
+        ready = readiness(record)
+        scored.append(ScoredResult(rid, transferability(pull, ready), pull, ready))
+    scored.sort(key=lambda s: (-s.score, s.result_id))
+    return scored
+
+
+def enterprise_targets(
+    record: Record, wanted: Sequence[Candidate], needs: Mapping[str, Record],
+    enterprises: Mapping[str, dict] | None = None, k: int = W.TOP_NEEDS_PER_RESULT,
+    key_terms: dict[str, list[str]] | None = None,
+) -> list[PushTarget]:
+    """The enterprises behind the strongest needs for this result (one target per enterprise).
+
+    A need without an ``enterprise`` field stands for its own (unnamed) enterprise: the target's id is
+    then the need id, so the broker still knows whom to call.
+    """
+    out: list[PushTarget] = []
+    seen: set[str] = set()
+    for cand in wanted:
+        need = needs.get(cand.need_id)
+        if need is None:
+            continue
+        ent_id = need.extra.get("enterprise")
+        ent_id = str(ent_id) if ent_id not in (None, "") else need.id
+        if ent_id in seen:
+            continue
+        seen.add(ent_id)
+        info = (enterprises or {}).get(ent_id, {})
+        name = str(info.get("name") or need.extra.get("enterprise_name") or need.title)
+        terms = shared_key_terms(need.query_text, record.text, query_terms=(key_terms or {}).get(need.id))
+        reason = f"need {need.id}「{need.title}」ranks it #{cand.rank} (strength {cand.strength:.2f})"
+        if terms:
+            reason += f"; shared terms: {'、'.join(terms[:5])}"
+        out.append(PushTarget("enterprise", ent_id, name, cand.strength, reason, need.id))
+        if len(out) == k:
+            break
+    return out
+
+
+def shortlist_reasons(record: Record, wanted: Sequence[Candidate], pull: float, ready: float) -> list[str]:
+    strong = [c for c in wanted if c.strength >= 0.5]
+    reasons = []
+    if wanted:
+        best = wanted[0]
+        reasons.append(
+            f"market pull {pull:.2f}: {len(strong)} need(s) want it strongly, {len(wanted)} in all; "
+            f"strongest {best.need_id} (rank #{best.rank}, strength {best.strength:.2f})"
+        )
+    else:
+        reasons.append("no need ranks it among its candidates")
+    why_ready = readiness_reason(record)
+    reasons.append(f"readiness {ready:.2f}" + (f": {why_ready}" if why_ready else " (no trl/ip_status recorded)"))
+    return reasons
+
+
+def shortlist(
+    matcher: Matcher, needs: Sequence[Record], top: int, funds: Sequence[Fund] = (),
+    enterprises: Mapping[str, dict] | None = None, grader: Grader | None = None, progress: bool = True,
+) -> list[ShortlistEntry]:
+    """The ``top`` most transferable results of the matcher's results index, with push lists and reasons."""
+    if top < 1:
+        raise ValueError("top must be at least 1")
+    market = market_pull(matcher.results, needs, grader=grader, progress=progress)
+    ranked = score_results(matcher.results.records, market)[:top]
+    key_terms: dict[str, list[str]] = {}
+    entries = []
+    tokenizer = get_tokenizer()
+    for position, scored in enumerate(tqdm(ranked, desc="push lists", unit="result", disable=not progress), 1):
+        record = matcher.results.records[scored.result_id]
+        wanted = market.wanted_by.get(scored.result_id, [])
+        for cand in wanted[:W.TOP_NEEDS_PER_RESULT]:
+            if cand.need_id not in key_terms and cand.need_id in market.needs:
+                key_terms[cand.need_id] = tokenizer.key_terms(market.needs[cand.need_id].query_text, 12)
+        push = enterprise_targets(record, wanted, market.needs, enterprises, key_terms=key_terms)
+        push += match_funds(record, funds) if funds else []
+        entries.append(ShortlistEntry(
+            rank=position, result_id=record.id, title=record.title, score=scored.score,
+            market_pull=scored.pull, readiness=scored.readiness,
+            top_need_ids=[c.need_id for c in wanted[:W.TOP_NEEDS_PER_RESULT]], push=push,
+            reasons=shortlist_reasons(record, wanted, scored.pull, scored.readiness), record=record,
+        ))
+    return entries
+
+
+__all__ = ["ScoredResult", "ShortlistEntry", "score_results", "shortlist", "transferability", "trl_of"]
