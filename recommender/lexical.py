@@ -114,6 +114,7 @@ class TfidfSignal(Signal):
         self.slots = SlotTable()
         self.vectorizer: TfidfVectorizer | None = None
         self.matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._matrix_t = self.matrix.T.tocsr()
         self._alive = np.zeros(0, dtype=bool)
 
     def _new_vectorizer(self) -> TfidfVectorizer:
@@ -125,8 +126,14 @@ class TfidfSignal(Signal):
     def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
         self.slots.reset(ids)
         self.vectorizer = self._new_vectorizer()
-        self.matrix = self.vectorizer.fit_transform([d.text for d in docs]).tocsr()
+        self._set_matrix(self.vectorizer.fit_transform([d.text for d in docs]))
         self._alive = self.slots.alive_mask()
+
+    def _set_matrix(self, matrix: sp.spmatrix) -> None:
+        """Keep the term-major copy too: ``query @ matrix.T`` would otherwise convert the whole matrix on
+        every query (190 ms per query at 30,000 results; 10 ms with the copy)."""
+        self.matrix = matrix.tocsr()
+        self._matrix_t = self.matrix.T.tocsr()
 
     def _transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         if self.vectorizer is None:
@@ -139,7 +146,7 @@ class TfidfSignal(Signal):
             return
         self.delete(ids)
         self.slots.append(ids)
-        self.matrix = sp.vstack([self.matrix, self._transform([d.text for d in docs])]).tocsr()
+        self._set_matrix(sp.vstack([self.matrix, self._transform([d.text for d in docs])]))
         self._alive = self.slots.alive_mask()
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -147,14 +154,15 @@ class TfidfSignal(Signal):
         if rows:
             keep = np.ones(self.matrix.shape[0], dtype=np.float32)
             keep[rows] = 0.0
-            self.matrix = (sp.diags(keep) @ self.matrix).tocsr()
-            self.matrix.eliminate_zeros()
+            matrix = (sp.diags(keep) @ self.matrix).tocsr()
+            matrix.eliminate_zeros()
+            self._set_matrix(matrix)
             self._alive = self.slots.alive_mask()
 
     def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
         if not len(self.slots):
             return [[] for _ in queries]
-        scores = (self._transform([q.text for q in queries]) @ self.matrix.T).toarray()
+        scores = (self._transform([q.text for q in queries]) @ self._matrix_t).toarray()
         return [[(d, s) for d, s in top_hits(row, self.slots, depth, self._alive) if s > 0] for row in scores]
 
     def score(self, queries: Sequence[Texts], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
@@ -184,6 +192,6 @@ class TfidfSignal(Signal):
         self.vectorizer = self._new_vectorizer()
         self.vectorizer.vocabulary_ = state["vocabulary"]
         self.vectorizer.idf_ = np.load(folder / f"{self.name}.idf.npy")
-        self.matrix = sp.load_npz(folder / f"{self.name}.matrix.npz").tocsr()
+        self._set_matrix(sp.load_npz(folder / f"{self.name}.matrix.npz"))
         self.slots.reset(state["ids"])
         self._alive = self.slots.alive_mask()

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Set up, then run the whole test suite (what CI runs). PostgreSQL tests run when a server can be started.
+# Set up, then run the whole test suite (what CI runs). The service tests run on SQLite and, with a
+# throwaway PostgreSQL server started here, on PostgreSQL too (in CI that server is required).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
-if [ -z "${TECHMATCH_TEST_PG_URL:-}" ] && [ -f scripts/postgres.sh ]; then
-  if url=$(bash scripts/postgres.sh start 2>/dev/null); then
+if [ -z "${TECHMATCH_TEST_PG_URL:-}" ]; then
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    (apt-get install -y -q postgresql >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null 2>&1)) || true
+  fi
+  if url=$(bash scripts/postgres.sh start); then
     export TECHMATCH_TEST_PG_URL="$url"
+    trap 'bash scripts/postgres.sh stop' EXIT
+  elif [ "${CI:-}" = "true" ]; then
+    echo "error: could not start PostgreSQL for the service tests" >&2
+    exit 1
+  else
+    echo "note: PostgreSQL not available; the PostgreSQL half of the service tests will skip" >&2
   fi
 fi
 ruff check .
