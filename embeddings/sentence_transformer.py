@@ -35,7 +35,8 @@ class SentenceTransformerEmbedder(Embedder):
                 hint = "no such local folder; a Hugging Face name needs network access, HF_ENDPOINT or a cached copy"
             raise ModelLoadError(f"cannot load sentence-transformers model '{name_or_path}': {exc} ({hint})") from exc
         self.name = f"st:{name_or_path}"
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        model = self._model
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(dimension() or 0)
         prompts = getattr(self._model, "prompts", {}) or {}
         self._prompt_names = {

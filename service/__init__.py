@@ -1,0 +1,1 @@
+"""The techmatch HTTP service: FastAPI app (``service.main.create_app``), database, live index and routes."""

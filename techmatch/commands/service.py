@@ -1,9 +1,166 @@
-"""techmatch CLI commands: service."""
+"""techmatch CLI commands for the HTTP service: serve, reindex, keys, load-demo, feedback export."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from techmatch.errors import UserError
+
+DEMO_SIZES = {"small": 2000, "full": 30000}
+DEMO_NEEDS = {"small": 300, "full": 2500}
+
+keys_app = typer.Typer(help="API keys for the service (stored hashed; a key is printed once).", no_args_is_help=True)
+feedback_app = typer.Typer(help="Broker feedback recorded through the service.", no_args_is_help=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: TECHMATCH_DATABASE_URL or SQLite)")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="data folder (default: var/techmatch)")]
+
+
+def service_settings(db: str | None = None, home: Path | None = None):
+    """ServiceSettings from the environment, overridden by --db/--home."""
+    from pydantic import ValidationError
+
+    from service.core.config import ServiceSettings
+
+    overrides: dict[str, object] = {}
+    if db:
+        overrides["database_url"] = db
+    if home:
+        overrides["home"] = home
+    try:
+        return ServiceSettings(**overrides)
+    except ValidationError as exc:
+        raise UserError(f"invalid service settings: {exc.errors()[0]['msg']}") from None
+
+
+def _sessions(db: str | None, home: Path | None):
+    from service.core.db import make_engine, make_sessions
+
+    settings = service_settings(db, home)
+    try:
+        engine = make_engine(settings.resolved_database_url)
+    except Exception as exc:  # driver errors: unreachable server, bad credentials
+        raise UserError(f"cannot open the database: {str(exc).splitlines()[0]}") from None
+    return settings, make_sessions(engine)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    db: DbOpt = None, home: HomeOpt = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Start the HTTP API (docs at /docs) on the embedded default or the database given."""
+    import logging
+
+    import uvicorn
+
+    from service.main import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(service_settings(db, home))
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def reindex(db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Rebuild the search index from the database (the database is the source of truth)."""
+    import time
+
+    from service.core.live_index import LiveIndex
+
+    settings, sessions = _sessions(db, home)
+    start = time.perf_counter()
+    report = LiveIndex(settings.resolved_index_dir, settings.pipeline).rebuild(sessions, progress=True)
+    typer.echo(f"reindexed {report.upserted['result']} results and {report.upserted['need']} needs "
+               f"in {time.perf_counter() - start:.1f}s -> {settings.resolved_index_dir}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="broker or enterprise")],
+    enterprise: Annotated[str | None, typer.Option("--enterprise", help="enterprise id (enterprise keys)")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="who holds the key")] = None,
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Issue an API key and print it (only its hash is stored: keep it safe)."""
+    from service.core.security import create_api_key
+
+    _, sessions = _sessions(db, home)
+    with sessions() as session:
+        token = create_api_key(session, role, enterprise, label)
+    typer.echo(token)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write")],
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Write every feedback row as {need_id, result_id, outcome, note, created_at} (for learning)."""
+    from sqlalchemy import select
+
+    from service.core.models import FeedbackRow
+
+    _, sessions = _sessions(db, home)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with sessions() as session, out.open("w", encoding="utf-8") as handle:
+        for row in session.scalars(select(FeedbackRow).order_by(FeedbackRow.id)):
+            handle.write(json.dumps({"need_id": row.need_id, "result_id": row.result_id, "outcome": row.outcome,
+                                     "note": row.note, "created_at": row.created_at.isoformat()},
+                                    ensure_ascii=False) + "\n")
+            count += 1
+    typer.echo(f"wrote {count} feedback row(s) -> {out}")
+
+
+def load_demo(
+    size: Annotated[str, typer.Option("--size", help="small (2,000 results) or full (30,000)")] = "small",
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Load the synthetic demo world (results, needs, enterprises, funds) into the service's database and index."""
+    import time
+
+    from data.synthetic import generate_world
+    from recommender.records import parse_record
+    from service.core.live_index import LiveIndex
+    from service.core.partners import upsert_enterprises, upsert_funds
+
+    if size not in DEMO_SIZES:
+        raise UserError(f"unknown --size '{size}': use {' or '.join(DEMO_SIZES)}")
+    start = time.perf_counter()
+    settings, sessions = _sessions(db, home)
+    world = generate_world(seed=seed, n_results=DEMO_SIZES[size], n_needs=DEMO_NEEDS[size])
+    live = LiveIndex(settings.resolved_index_dir, settings.pipeline)
+    with sessions() as session:
+        upsert_enterprises(session, world.enterprises)
+        upsert_funds(session, world.funds)
+        for kind, rows in (("result", world.results), ("need", world.needs)):
+            records = [parse_record(raw, kind, "demo", f"record {i}")[0] for i, raw in enumerate(rows, 1)]
+            _store_rows(session, kind, [r for r in records if r is not None])
+    report = live.open(sessions, progress=True)  # embeds what the index lacks (with a progress bar), then saves
+    typer.echo(f"loaded {len(world.results)} results, {len(world.needs)} needs, {len(world.enterprises)} enterprises,"
+               f" {len(world.funds)} funds in {time.perf_counter() - start:.1f}s ({report.summary()})")
+
+
+def _store_rows(session, kind: str, records: list) -> None:
+    """Upsert records into the database only; the index catches up in one batch afterwards."""
+    from tqdm import tqdm
+
+    from service.core.catalog import store_rows
+
+    for start in tqdm(range(0, len(records), 1000), desc=f"storing {kind}s", unit="batch"):
+        store_rows(session, kind, records[start:start + 1000])
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("serve")(serve)
+    app.command("reindex")(reindex)
+    app.command("load-demo")(load_demo)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(feedback_app, name="feedback")

@@ -1,0 +1,131 @@
+"""Load test of a running techmatch service: top-k matching of free-text needs at several concurrencies.
+
+Sends only to a loopback address, and every level is bounded by a request count and a duration, so it
+always stops by itself. Prints one line per level and, with --json, a JSON object last.
+
+    python scripts/loadtest.py --url http://127.0.0.1:8000 --key tm_... --concurrency 1,8 --requests 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from eval.latency import percentiles
+
+DEFAULT_TEXTS = [
+    "动力电池正极材料循环寿命提升，循环1000次容量保持率大于90%",
+    "冲压零件表面划痕裂纹的视觉自动检测，替代人工目检",
+    "养殖场需要不含抗生素的饲料配方，保证牛羊生长性能",
+    "新能源汽车电驱系统碳化硅功率模块散热与开关损耗",
+    "光伏组件户外使用寿命短、发电量偏低，寻求柔性光伏技术",
+    "工业废水中重金属离子的高效低成本去除工艺",
+    "输变电设备复合绝缘子的绝缘性能与老化监测",
+    "基于深度学习的设备故障预测与健康管理系统",
+]
+
+
+def loopback_only(url: str) -> str:
+    """Refuse any target that is not this machine: a load test must never leave the loopback range."""
+    host = urlparse(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        raise SystemExit(f"error: cannot resolve '{host}'") from None
+    if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        raise SystemExit(f"error: {url} is not a loopback address (127.0.0.0/8 or ::1); refusing to load it")
+    return url.rstrip("/")
+
+
+def load_texts(path: Path | None, limit: int) -> list[str]:
+    """Query texts: need titles+descriptions from a JSON Lines file, or a built-in set."""
+    if path is None:
+        return DEFAULT_TEXTS
+    texts = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            texts.append(f"{row['title']}。{row.get('description', '')}".strip("。")[:2000])
+            if len(texts) >= limit:
+                break
+    return texts
+
+
+async def run_level(url: str, key: str, texts: list[str], concurrency: int, requests: int, duration: float,
+                    k: int, explain: bool) -> dict:
+    """``concurrency`` clients each sending one request after another until the count or time is used up."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    sent = 0
+    deadline = time.perf_counter() + duration
+
+    async def client(worker: int, http: httpx.AsyncClient) -> None:
+        nonlocal sent
+        while sent < requests and time.perf_counter() < deadline:
+            text = texts[(sent * 7 + worker) % len(texts)]
+            sent += 1
+            start = time.perf_counter()
+            try:
+                resp = await http.post("/match", json={"text": text, "k": k, "explain": explain})
+                status = str(resp.status_code)
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            elapsed = time.perf_counter() - start
+            if status == "200":
+                latencies.append(elapsed)
+            else:
+                errors[status] = errors.get(status, 0) + 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=60, limits=limits) as http:
+        await http.post("/match", json={"text": texts[0], "k": k})  # warm-up, not counted
+        start = time.perf_counter()
+        await asyncio.gather(*(client(w, http) for w in range(concurrency)))
+        wall = time.perf_counter() - start
+    out = {"concurrency": concurrency, "requests": len(latencies), "errors": errors, "seconds": round(wall, 2),
+           "requests_per_s": round(len(latencies) / wall, 2) if wall else 0.0}
+    if latencies:
+        out.update({name: round(value, 1) for name, value in percentiles(latencies).items()})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8000", help="service base URL (loopback only)")
+    ap.add_argument("--key", required=True, help="an API key (techmatch keys create --role broker)")
+    ap.add_argument("--concurrency", default="1,8", help="comma-separated client counts, e.g. 1,8")
+    ap.add_argument("--requests", type=int, default=300, help="requests per level (upper bound)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds per level (upper bound)")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--no-explain", action="store_true", help="ask for matches without shared key terms")
+    ap.add_argument("--needs", type=Path, help="JSON Lines needs to use as query texts (title + description)")
+    ap.add_argument("--json", action="store_true", help="print all levels as one JSON object (last line)")
+    args = ap.parse_args(argv)
+    if args.requests < 1 or args.duration <= 0:
+        ap.error("--requests and --duration must be positive")
+    url = loopback_only(args.url)
+    texts = load_texts(args.needs, 500)
+    levels = []
+    for concurrency in (int(c) for c in args.concurrency.split(",")):
+        result = asyncio.run(run_level(url, args.key, texts, concurrency, args.requests, args.duration, args.k,
+                                       not args.no_explain))
+        levels.append(result)
+        print(f"clients={concurrency:<3} {result['requests']} ok, errors={result['errors']}, "
+              f"{result['requests_per_s']} req/s, p50={result.get('p50')} ms, p95={result.get('p95')} ms, "
+              f"p99={result.get('p99')} ms", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"url": url, "k": args.k, "explain": not args.no_explain, "levels": levels}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP layer: request/response schemas, injected dependencies and the routes, one module per resource."""

@@ -1,0 +1,83 @@
+"""Injected dependencies: the app's services, a database session per request, the caller and paging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.core.config import MAX_PAGE_SIZE, ServiceSettings
+from service.core.errors import Forbidden, ServiceError
+from service.core.live_index import LiveIndex
+from service.core.security import Caller, find_caller
+
+
+@dataclass
+class Services:
+    """What every request may need, created once by the app factory."""
+
+    settings: ServiceSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    live: LiveIndex
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    with services.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="an API key from 'techmatch keys create'")
+
+
+def get_caller(session: SessionDep, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+    if not key:
+        raise ServiceError("missing API key: send it in the X-API-Key header (create one with "
+                           "'techmatch keys create --role broker')", 401)
+    caller = find_caller(session, key)
+    if caller is None:
+        raise ServiceError("invalid API key", 401)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_broker(caller: CallerDep) -> Caller:
+    if not caller.is_broker:
+        raise Forbidden("this needs a broker key; enterprise keys see only their own needs and matches")
+    return caller
+
+
+BrokerDep = Annotated[Caller, Depends(get_broker)]
+
+
+@dataclass
+class Paging:
+    offset: int
+    limit: int
+
+
+def get_paging(
+    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"items per page (max {MAX_PAGE_SIZE})")] = 50,
+) -> Paging:
+    return Paging(offset, limit)
+
+
+PagingDep = Annotated[Paging, Depends(get_paging)]

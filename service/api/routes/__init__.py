@@ -1,0 +1,1 @@
+"""Routes, one module per resource (health, matching, needs, results, triage, feedback, partners)."""

@@ -1,0 +1,114 @@
+"""Needs: create, read, update, delete (single, bulk, upload) and their matching results.
+
+An enterprise key works only on its own needs: others' needs answer 404, as if they did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Response, UploadFile
+
+from service.api.deps import BrokerDep, CallerDep, PagingDep, ServicesDep, SessionDep
+from service.api.schemas import Filters, MatchesOut, NeedIn, Page, WriteOut
+from service.api.uploads import check_bulk, read_upload
+from service.core import catalog
+from service.core.config import MAX_K
+from service.core.errors import Forbidden, NotFound
+from service.core.matching import results_for
+from service.core.models import NeedRow
+from service.core.security import Caller
+
+router = APIRouter(prefix="/needs", tags=["needs"])
+
+
+def _own_row(session, caller: Caller, need_id: str) -> NeedRow:
+    row = catalog.get_row(session, "need", need_id)
+    if not caller.is_broker and row.enterprise != caller.enterprise:
+        raise NotFound(f"unknown need id '{need_id}'")
+    return row  # type: ignore[return-value]
+
+
+def _scoped(body: NeedIn, caller: Caller) -> NeedIn:
+    """An enterprise key's needs always carry its own enterprise id."""
+    if caller.is_broker:
+        return body
+    if body.enterprise not in (None, caller.enterprise):
+        raise Forbidden(f"this key speaks for enterprise '{caller.enterprise}', not '{body.enterprise}'")
+    return body.model_copy(update={"enterprise": caller.enterprise})
+
+
+@router.get("", response_model=Page, summary="List needs (an enterprise key sees its own)")
+def list_needs(session: SessionDep, caller: CallerDep, paging: PagingDep,
+               enterprise: Annotated[str | None, Query(description="only this enterprise's needs")] = None) -> Page:
+    if not caller.is_broker:
+        enterprise = caller.enterprise
+    rows, total = catalog.list_rows(session, "need", paging.offset, paging.limit, enterprise=enterprise)
+    return Page(items=[catalog.row_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
+
+
+@router.post("", status_code=201, summary="Create a need")
+def create_need(body: NeedIn, session: SessionDep, caller: CallerDep, services: ServicesDep) -> dict:
+    body = _scoped(body, caller)
+    record = body.to_record("need")
+    catalog.create_records(session, services.live, "need", [record])
+    return catalog.row_out(catalog.get_row(session, "need", record.id))
+
+
+@router.post("/bulk", status_code=201, response_model=WriteOut, summary="Create many needs (all or nothing)")
+def create_needs(body: list[NeedIn], session: SessionDep, caller: CallerDep, services: ServicesDep,
+                 replace: Annotated[bool, Query(description="replace needs whose id exists")] = False) -> WriteOut:
+    records = [_scoped(item, caller).to_record("need") for item in body]
+    check_bulk(records, "need")
+    if replace and not caller.is_broker:
+        for record in records:
+            existing = session.get(NeedRow, record.id)
+            if existing is not None and existing.enterprise != caller.enterprise:
+                raise Forbidden(f"need '{record.id}' belongs to another enterprise")
+    catalog.create_records(session, services.live, "need", records, replace=replace)
+    return WriteOut(written=len(records), ids=[r.id for r in records])
+
+
+@router.post("/upload", status_code=201, response_model=WriteOut, summary="Upload needs (.jsonl, .csv, .xlsx)")
+def upload_needs(session: SessionDep, caller: BrokerDep, services: ServicesDep,
+                 file: Annotated[UploadFile, File(description="JSON Lines, CSV or Excel with the contract's columns")],
+                 replace: Annotated[bool, Query(description="replace needs whose id exists")] = False) -> WriteOut:
+    records = read_upload(file, "need", services.settings.max_upload_bytes)
+    catalog.create_records(session, services.live, "need", records, replace=replace)
+    return WriteOut(written=len(records), ids=[r.id for r in records])
+
+
+@router.get("/{need_id}", summary="Read a need")
+def read_need(need_id: str, session: SessionDep, caller: CallerDep) -> dict:
+    return catalog.row_out(_own_row(session, caller, need_id))
+
+
+@router.put("/{need_id}", summary="Replace a need")
+def update_need(need_id: str, body: NeedIn, session: SessionDep, caller: CallerDep, services: ServicesDep) -> dict:
+    _own_row(session, caller, need_id)
+    if body.id is not None and body.id != need_id:
+        raise Forbidden(f"the body's id '{body.id}' differs from the path's '{need_id}'; ids cannot be changed")
+    record = _scoped(body, caller).to_record("need", need_id)
+    return catalog.row_out(catalog.update_record(session, services.live, "need", record))
+
+
+@router.delete("/{need_id}", status_code=204, summary="Delete a need")
+def delete_need(need_id: str, session: SessionDep, caller: CallerDep, services: ServicesDep) -> Response:
+    _own_row(session, caller, need_id)
+    catalog.delete_record(session, services.live, "need", need_id)
+    return Response(status_code=204)
+
+
+@router.get("/{need_id}/matches", response_model=MatchesOut, summary="Top-k results for a stored need")
+def need_matches(
+    need_id: str, session: SessionDep, caller: CallerDep, services: ServicesDep,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description=f"matches to return (1-{MAX_K})")] = 10,
+    field: str | None = None, institution: str | None = None, ip_status: str | None = None,
+    trl_min: Annotated[int | None, Query(ge=1, le=9)] = None, trl_max: Annotated[int | None, Query(ge=1, le=9)] = None,
+    explain: bool = True,
+) -> MatchesOut:
+    row = _own_row(session, caller, need_id)
+    record = catalog.row_record(row, "need")
+    filters = Filters(field=field, institution=institution, ip_status=ip_status, trl_min=trl_min, trl_max=trl_max)
+    matches = results_for(services.live, record, k, filters.accepts if filters.active() else None, explain)
+    return MatchesOut(query=catalog.row_out(row), matches=matches)

@@ -1,0 +1,141 @@
+"""Request and response shapes; validation here gives each bad field a message, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from recommender.records import Kind, Record, parse_record
+from service.core.config import MAX_ID_CHARS, MAX_K, MAX_NOTE_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from service.core.errors import ServiceError
+
+Outcome = Literal["accepted", "rejected", "contacted", "signed"]
+
+
+def _not_blank(value: str | None, name: str) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError(f"{name} is empty or only whitespace")
+    return value.strip() if value is not None else None
+
+
+class RecordIn(BaseModel):
+    """Fields every record has; unknown extra fields are kept (the contract allows them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS, description="unique id; required in bulk")
+    title: str = Field(..., max_length=MAX_TITLE_CHARS)
+    keywords: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("id", "title")
+    @classmethod
+    def _text(cls, value: str | None, info: Any) -> str | None:
+        return _not_blank(value, info.field_name)
+
+    def to_record(self, kind: Kind, record_id: str | None = None) -> Record:
+        """The validated Record (same rules as file loading); text over the limit is refused."""
+        raw = self.model_dump()
+        raw["id"] = record_id or self.id
+        if not raw["id"]:
+            raise ServiceError("field 'id' is required here", 422)
+        record, problems = parse_record(raw, kind, "request", "body")
+        if record is None:
+            raise ServiceError("; ".join(f"field '{p.field}': {p.message}" if p.field else p.message
+                                         for p in problems), 422)
+        if len(record.text) > MAX_TEXT_CHARS:
+            raise ServiceError(f"record '{record.id}' has {len(record.text)} characters of text; "
+                               f"the limit is {MAX_TEXT_CHARS}", 422)
+        return record
+
+
+class NeedIn(RecordIn):
+    """An enterprise's technical need."""
+
+    description: str = Field("", max_length=MAX_TEXT_CHARS)
+    enterprise: str | None = Field(None, max_length=MAX_ID_CHARS, description="enterprise id")
+
+
+class ResultIn(RecordIn):
+    """A research result (patent, paper, prototype)."""
+
+    abstract: str = Field("", max_length=MAX_TEXT_CHARS)
+    field: str | None = None
+    institution: str | None = None
+    trl: int | None = Field(None, ge=1, le=9, description="technology readiness level 1-9")
+    ip_status: str | None = None
+
+
+class Filters(BaseModel):
+    """Narrow matched results by their fields."""
+
+    field: str | None = None
+    institution: str | None = None
+    ip_status: str | None = None
+    trl_min: int | None = Field(None, ge=1, le=9)
+    trl_max: int | None = Field(None, ge=1, le=9)
+
+    @model_validator(mode="after")
+    def _range(self) -> Filters:
+        if self.trl_min is not None and self.trl_max is not None and self.trl_min > self.trl_max:
+            raise ValueError(f"trl_min ({self.trl_min}) is greater than trl_max ({self.trl_max})")
+        return self
+
+    def active(self) -> bool:
+        return any(v is not None for v in self.model_dump().values())
+
+    def accepts(self, record: Record) -> bool:
+        extra = record.extra
+        for name in ("field", "institution", "ip_status"):
+            wanted = getattr(self, name)
+            if wanted is not None and str(extra.get(name)) != wanted:
+                return False
+        trl = extra.get("trl")
+        if self.trl_min is not None and not (isinstance(trl, int) and trl >= self.trl_min):
+            return False
+        return not (self.trl_max is not None and not (isinstance(trl, int) and trl <= self.trl_max))
+
+
+class MatchTextIn(BaseModel):
+    """A need in free text, matched without being stored."""
+
+    text: str = Field(..., max_length=MAX_TEXT_CHARS, description=f"the need, at most {MAX_TEXT_CHARS} characters")
+    title: str | None = Field(None, max_length=MAX_TITLE_CHARS,
+                              description="short statement of the problem; default: the text's first sentence")
+    k: int = Field(10, ge=1, le=MAX_K)
+    filters: Filters = Field(default_factory=Filters)
+    explain: bool = Field(True, description="include shared key terms (the reason for each match)")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _not_blank(value, "text") or ""
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return _not_blank(value, "title")
+
+
+class FeedbackIn(BaseModel):
+    need_id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS)
+    result_id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS)
+    outcome: Outcome
+    note: str = Field("", max_length=MAX_NOTE_CHARS)
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+
+
+class MatchesOut(BaseModel):
+    query: dict[str, Any]
+    matches: list[dict[str, Any]]
+
+
+class WriteOut(BaseModel):
+    written: int
+    ids: list[str]

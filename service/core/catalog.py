@@ -1,0 +1,142 @@
+"""Needs and results in the database, each write mirrored into the live index in the same request.
+
+Writes go to the database in one transaction first (a bulk upload is all or nothing), then to the
+index; if the index step fails the database keeps the acknowledged write and the index is re-synced
+from it (see ``live_index``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from recommender.records import Kind, Record
+from service.core.errors import Conflict, NotFound
+from service.core.live_index import ROWS, LiveIndex, record_hash, row_record
+from service.core.models import NeedRow, ResultRow, utcnow
+
+Row = NeedRow | ResultRow
+
+
+def _columns(record: Record, kind: Kind) -> dict[str, Any]:
+    """The filterable columns of a record, taken from its extra fields."""
+    extra = record.extra
+    if kind == "need":
+        enterprise = extra.get("enterprise")
+        return {"enterprise": None if enterprise is None else str(enterprise)}
+
+    def text(name: str) -> str | None:
+        value = extra.get(name)
+        return None if value is None else str(value)
+
+    trl = extra.get("trl")
+    return {"field": text("field"), "institution": text("institution"), "ip_status": text("ip_status"),
+            "trl": trl if isinstance(trl, int) else None}
+
+
+def _fill(row: Row, record: Record, kind: Kind) -> None:
+    row.title = record.title
+    row.data = record.to_dict(kind)
+    row.content_hash = record_hash(record, kind)
+    for name, value in _columns(record, kind).items():
+        setattr(row, name, value)
+
+
+def _mirror(session: Session, live: LiveIndex, kind: Kind, upserts: Sequence[Record] = (),
+            deletes: Sequence[str] = ()) -> None:
+    """Apply a committed change to the index; if that fails, re-sync the index from the database at once."""
+    try:
+        live.apply(kind, upserts=upserts, deletes=deletes)
+    except Exception:
+        live.open(sessionmaker(session.get_bind()))  # raises (a logged 500) only if the re-sync fails too
+
+
+def get_row(session: Session, kind: Kind, record_id: str) -> Row:
+    row = session.get(ROWS[kind], record_id)
+    if row is None:
+        raise NotFound(f"unknown {kind} id '{record_id}'")
+    return row
+
+
+def get_record(session: Session, kind: Kind, record_id: str) -> Record:
+    return row_record(get_row(session, kind, record_id), kind)
+
+
+def store_rows(session: Session, kind: Kind, records: Sequence[Record]) -> None:
+    """Insert-or-replace in the database only (bulk loads; the caller re-syncs the index afterwards)."""
+    row_type = ROWS[kind]
+    ids = [r.id for r in records]
+    existing = {row.id: row for row in session.scalars(select(row_type).where(row_type.id.in_(ids)))}
+    for record in records:
+        row = existing.get(record.id) or row_type(id=record.id, created_at=utcnow())
+        _fill(row, record, kind)
+        row.updated_at = utcnow()
+        session.add(row)
+    session.commit()
+
+
+def create_records(session: Session, live: LiveIndex, kind: Kind, records: Sequence[Record],
+                   replace: bool = False) -> int:
+    """Insert records (or, with ``replace``, insert-or-replace) in one transaction, then index them."""
+    row_type = ROWS[kind]
+    ids = [r.id for r in records]
+    existing = {
+        row.id: row
+        for start in range(0, len(ids), 900)
+        for row in session.scalars(select(row_type).where(row_type.id.in_(ids[start:start + 900])))
+    }
+    if existing and not replace:
+        shown = ", ".join(sorted(existing)[:10]) + (" ..." if len(existing) > 10 else "")
+        session.rollback()
+        raise Conflict(f"{len(existing)} {kind} id(s) already exist: {shown}; nothing was written "
+                       "(update them with PUT, or upload with ?replace=true)")
+    for record in records:
+        row = existing.get(record.id) or row_type(id=record.id, created_at=utcnow())
+        _fill(row, record, kind)
+        row.updated_at = utcnow()
+        session.add(row)
+    session.commit()
+    _mirror(session, live, kind, upserts=records)
+    return len(records)
+
+
+def update_record(session: Session, live: LiveIndex, kind: Kind, record: Record) -> Row:
+    row = get_row(session, kind, record.id)
+    _fill(row, record, kind)
+    row.updated_at = utcnow()
+    session.commit()
+    _mirror(session, live, kind, upserts=[record])
+    return row
+
+
+def delete_record(session: Session, live: LiveIndex, kind: Kind, record_id: str) -> None:
+    row = get_row(session, kind, record_id)
+    session.delete(row)
+    session.commit()
+    _mirror(session, live, kind, deletes=[record_id])
+
+
+def list_rows(session: Session, kind: Kind, offset: int, limit: int, **filters: Any) -> tuple[list[Row], int]:
+    """A page of records in id order, narrowed by column filters (None: not filtered)."""
+    row_type = ROWS[kind]
+    query = select(row_type)
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name == "trl_min":
+            query = query.where(row_type.trl >= value)  # type: ignore[union-attr]
+        elif name == "trl_max":
+            query = query.where(row_type.trl <= value)  # type: ignore[union-attr]
+        else:
+            query = query.where(getattr(row_type, name) == value)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(row_type.id).offset(offset).limit(limit)).all()
+    return list(rows), int(total)
+
+
+def row_out(row: Row) -> dict[str, Any]:
+    """A stored record as the API shows it: its contract fields plus when it was written."""
+    return {**row.data, "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}

@@ -1,0 +1,53 @@
+"""Service settings (pydantic-settings, TECHMATCH_* variables): where data lives and the documented limits.
+
+The embedded default (a SQLite file and a FAISS folder under ``var/techmatch``) runs anywhere; an
+operator switches to PostgreSQL by setting ``TECHMATCH_DATABASE_URL=postgresql+psycopg://...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from techmatch.config import PipelineSettings
+
+DEFAULT_HOME = Path("var") / "techmatch"
+
+# Documented request limits (docs/service.md): anything larger gets a 4xx that names the limit.
+MAX_TEXT_CHARS = 20_000  # title + description/abstract of one record, or one free-text query
+MAX_TITLE_CHARS = 500
+MAX_ID_CHARS = 200
+MAX_NOTE_CHARS = 2_000
+MAX_K = 100
+MAX_PAGE_SIZE = 500
+MAX_BULK_RECORDS = 5_000
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the HTTP service needs to start; the matching pipeline keeps its own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="TECHMATCH_", env_file=".env", extra="ignore")
+
+    database_url: str = Field("", description="SQLAlchemy URL; empty: a SQLite file under home")
+    home: Path = Field(DEFAULT_HOME, description="folder for the SQLite file and the index")
+    index_dir: Path | None = Field(None, description="FAISS/index folder; default: <home>/index")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest accepted upload or JSON body")
+    batch_queries: bool = Field(True, description="rank concurrent unfiltered match requests in one index call")
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'techmatch.db').resolve()}"
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.home / "index"

@@ -1,0 +1,64 @@
+"""Searches on the live index under its read lock, graded (when a grader is installed) and serialised."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from recommender.records import Kind, Record
+from service.core.errors import ServiceError
+from service.core.live_index import LiveIndex
+
+RecordFilter = Callable[[Record], bool]
+FOCUS_CHARS = 64  # a free-text need without a title: its first sentence, cut to this length, acts as the title
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+
+
+def free_text_need(text: str, title: str | None = None) -> Record:
+    """A free-text need as a Record, shaped like a stored one: a short title (the problem) and the body.
+
+    The dense signal embeds a need's title (see Record.as_query), and the encoder's cost grows with the
+    text's length: a paragraph costs ~10x a title. Without a title, the first sentence plays its part.
+    """
+    text = text.strip()
+    if title:
+        return Record("text", title.strip(), text)
+    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip()[:FOCUS_CHARS]
+    if not first or first == text:
+        return Record("text", text)
+    return Record("text", first, text)
+
+
+def _grade(live: LiveIndex, query_id: str, matches: list, kind: Kind, query: Record | None = None) -> None:
+    from techmatch.grading import attach_grades
+
+    attach_grades(live.matcher, query_id, matches, kind, query=query)
+
+
+def results_for(live: LiveIndex, need: Record, k: int, record_filter: RecordFilter | None = None,
+                explain: bool = True) -> list[dict[str, Any]]:
+    """Top-k results for a need's text, with each match's signals, shared terms and record.
+
+    Unfiltered searches go through the batcher (concurrent requests share one index call). ``need`` may be
+    a stored need or free text wrapped in a Record; the grader (if installed) grades against it."""
+    query = need.as_query()
+    if record_filter is None and live.batcher is not None:
+        matches = live.batcher.search(query, k, explain)
+        with live.lock.reading():
+            _grade(live, need.id, matches, "result", need)
+    else:
+        with live.lock.reading():
+            matches = live.matcher.results.search([query], k, record_filter=record_filter, explain=explain)[0]
+            _grade(live, need.id, matches, "result", need)
+    return [m.to_dict("result", with_record=True) for m in matches]
+
+
+def needs_for(live: LiveIndex, result: Record, k: int, explain: bool = True) -> list[dict[str, Any]]:
+    """Top-k stored needs a result answers (the reverse direction)."""
+    with live.lock.reading():
+        if not len(live.side("need")):
+            raise ServiceError("no needs are stored yet: add needs before matching results to them", 409)
+        matches = live.side("need").search([result.as_query()], k, explain=explain)[0]
+        _grade(live, result.id, matches, "need")
+    return [m.to_dict("need", with_record=True) for m in matches]

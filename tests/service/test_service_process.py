@@ -1,0 +1,87 @@
+"""The service as an operator runs it: ``techmatch serve`` in a real uvicorn process, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from conftest import fixture_rows
+from typer.testing import CliRunner
+
+from service.core.db import make_engine, make_sessions
+from service.core.security import create_api_key
+from techmatch.cli import app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def techmatch(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    return subprocess.run([sys.executable, "-m", "techmatch", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def wait_for_health(base: str, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("server did not become healthy in time")
+
+
+def test_real_uvicorn_server_and_cli(tmp_path: Path):
+    home = tmp_path / "home"
+    with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
+        broker = {"X-API-Key": create_api_key(session, "broker")}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "techmatch", "serve", "--home", str(home), "--port", str(port),
+                             "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_health(base, proc)
+        with httpx.Client(base_url=base, headers=broker, timeout=60) as client:
+            assert client.post("/results/bulk", json=fixture_rows("result")).status_code == 201
+            assert client.post("/needs/bulk", json=fixture_rows("need")).status_code == 201
+            top = client.post("/match", json={"text": "高镍三元正极材料包覆改性", "k": 2}).json()["matches"]
+            assert top[0]["id"] == "R1"
+            assert client.get("/results/R2/needs", params={"k": 1}).json()["matches"][0]["id"] == "N4"
+            assert client.post("/feedback", json={"need_id": "N4", "result_id": "R2", "outcome": "contacted",
+                                                  "note": "已约见"}).status_code == 201
+            assert client.post("/match", json={"text": " "}).status_code == 422
+            assert client.get("/ready").json()["results"] == 8
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    # The CLI around the service. Error path in a subprocess (main() turns it into a message, exit 2); success
+    # paths in-process with the same typer app (a subprocess costs an import of everything).
+    bad = techmatch("keys", "create", "--role", "enterprise", "--home", str(home))
+    assert bad.returncode == 2 and "--enterprise" in bad.stderr and "Traceback" not in bad.stderr
+    runner = CliRunner()
+    out = tmp_path / "feedback.jsonl"
+    done = runner.invoke(app, ["feedback", "export", "--home", str(home), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows == [{"need_id": "N4", "result_id": "R2", "outcome": "contacted", "note": "已约见",
+                     "created_at": rows[0]["created_at"]}]
+    key = runner.invoke(app, ["keys", "create", "--role", "enterprise", "--enterprise", "E1", "--home", str(home)])
+    assert key.exit_code == 0 and key.stdout.startswith("tm_")
+    rebuilt = runner.invoke(app, ["reindex", "--home", str(home)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "reindexed 8 results and 4 needs" in rebuilt.stdout
