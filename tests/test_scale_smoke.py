@@ -1,0 +1,64 @@
+"""The scale benchmark's reusable parts on a few generated records: LSA embedder, IVF vs exact recall, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data.synthetic import iter_results
+from eval.benchmarks.lsa import LsaEmbedder, NotFittedError
+from eval.benchmarks.scale import part_large, recall_at_k, set_nprobe, write_report
+from recommender.ann import create_ann
+
+
+@pytest.fixture(scope="module")
+def titles() -> list[str]:
+    return [r["title"] for r in iter_results(7, 500)]
+
+
+def test_lsa_embeds_generated_titles(titles: list[str]):
+    embedder = LsaEmbedder(dim=64)
+    with pytest.raises(NotFittedError):
+        embedder.embed_passages(titles[:3])
+    with pytest.raises(ValueError, match="more than 64 texts"):
+        LsaEmbedder(dim=64).fit(titles[:10])
+    vectors = embedder.fit(titles).embed_passages(titles)
+    assert vectors.shape == (500, 64) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    # a title is its own nearest neighbour, and texts sharing words are closer than unrelated ones
+    assert (np.argmax(vectors @ vectors.T, axis=1) == np.arange(500)).mean() > 0.95
+    q = embedder.embed_queries(["锂电池正极材料", "污水处理脱氮"])
+    assert q @ embedder.embed_passages(["一种锂电池正极材料的制备方法"])[0] @ np.array([1, -1]) > 0
+
+
+def test_ivf_recall_against_exact(titles: list[str]):
+    vectors = LsaEmbedder(dim=64).fit(titles).embed_passages(titles)
+    ids = [f"r{i}" for i in range(len(titles))]
+    exact = create_ann("flat", 64, "lsa")
+    exact.index(ids, vectors)
+    ivf = create_ann("ivf", 64, "lsa", nlist=10, nprobe=1)
+    ivf.index(ids, vectors)
+    queries = vectors[:50] + 0.05 * np.random.default_rng(0).standard_normal((50, 64)).astype(np.float32)
+    truth = exact.search(queries, 10)
+    set_nprobe(ivf, 1)
+    one_probe = recall_at_k(ivf.search(queries, 10), truth)
+    set_nprobe(ivf, 10)  # every list probed: IVF-Flat is exact
+    assert recall_at_k(ivf.search(queries, 10), truth) == pytest.approx(1.0)
+    assert 0.0 < one_probe < 1.0
+    with pytest.raises(ValueError):
+        recall_at_k(truth[:3], truth)
+
+
+def test_large_part_end_to_end_small(tmp_path: Path):
+    figures = part_large(n=3000, n_queries=40, n_tune=40, nlist=16, fit_sample=1000, seed=7)
+    assert figures["results"] == 3000 and figures["queries"] == 40
+    assert 0.0 <= figures["recall@10"] <= 1.0
+    assert figures["nprobe"] in {s["nprobe"] for s in figures["nprobe_sweep"]} and figures["nprobe"] <= 16
+    assert figures["ivf_latency_ms"]["p50"] > 0
+    report = tmp_path / "SCALE.md"
+    write_report(report, None, figures, {"cpu": "x", "cores": 2, "ram_gb": 1, "python": "3", "load_avg": [0]},
+                 ["python -m eval.benchmarks.scale"], "today")
+    text = report.read_text(encoding="utf-8")
+    assert "IVF recall@10 vs exact (40 queries)" in text and f"{figures['recall@10']:.4f}" in text
