@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.ann.base import IndexLoadError
+from recommender.errors import UnknownIdError
 from recommender.hybrid import HybridIndex, Match, RecordFilter
 from recommender.pipeline import new_index, open_index
 from recommender.records import Record
@@ -21,13 +22,6 @@ from techmatch.config import PipelineSettings
 SIDES = {"result": "results", "need": "needs"}
 MATCHER_MANIFEST = "matcher.json"
 GRADER_FOLDER = "grader"  # an optional learned grader (recommender.learning), installed by 'techmatch train'
-
-
-class UnknownIdError(KeyError):
-    """An id that is not in the index: says which side was searched."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class Matcher:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from embeddings.factory import UnknownModelError
 from embeddings.sentence_transformer import ModelLoadError
 from recommender.ann.base import IndexLoadError
+from recommender.errors import UnknownIdError
 from recommender.records import RecordFileError
 
 
@@ -12,12 +13,6 @@ class UserError(Exception):
     """Any other problem with what the user asked for, with a message that says what to change."""
 
 
-def _unknown_id_error() -> type[Exception]:
-    from recommender.matcher import UnknownIdError
-
-    return UnknownIdError
-
-
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    RecordFileError, IndexLoadError, UnknownModelError, ModelLoadError, UserError, _unknown_id_error(),
+    RecordFileError, IndexLoadError, UnknownModelError, ModelLoadError, UserError, UnknownIdError,
 )
