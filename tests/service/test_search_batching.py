@@ -19,7 +19,7 @@ def test_waiting_requests_share_one_index_call_and_get_their_own_answers():
     index = new_index("result")
     index.build(load_results(FIXTURES / "results.jsonl"))
     lock = ReadWriteLock()
-    batcher = SearchBatcher(lambda: index, lock)
+    batcher = SearchBatcher(lambda: index, lock, max_parallel=1)  # one batch at a time: the queue is visible
     expected = {q: [m.id for m in index.search([Record("q", q).as_query()], 3)[0]] for q in QUERIES}
     answers: dict[str, list[str]] = {}
 
@@ -29,7 +29,7 @@ def test_waiting_requests_share_one_index_call_and_get_their_own_answers():
     with lock.writing():  # an index change in progress: the first request leads and waits, the rest queue up
         threads = [threading.Thread(target=ask, args=(q, 3 if i else 2)) for i, q in enumerate(QUERIES)]
         threads[0].start()
-        while not batcher._busy:
+        while not batcher._running:
             time.sleep(0.01)
         for t in threads[1:]:
             t.start()
