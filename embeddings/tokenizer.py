@@ -53,6 +53,9 @@ class Tokenizer:
         self._keywords.tokenizer = self._jieba
         self._keywords.stop_words = set(self._keywords.stop_words) | set(self.stopwords)
         self._lock = threading.Lock()  # jieba's cut is not documented as thread-safe
+        # A query is tokenised for BM25, for its explanation and for the scores of matches outside a signal's
+        # candidates; remembering recent texts makes that one jieba pass instead of three.
+        self._tokenize_cached = lru_cache(maxsize=4096)(self._tokenize)
 
     def cut(self, text: str) -> list[str]:
         """Raw jieba segmentation (precise mode), no filtering."""
@@ -61,6 +64,9 @@ class Tokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Content tokens: no punctuation, no stop words, no bare numbers, single Han characters dropped."""
+        return list(self._tokenize_cached(text))
+
+    def _tokenize(self, text: str) -> tuple[str, ...]:
         tokens = []
         for token in self.cut(text):
             token = token.strip().lower()
@@ -69,17 +75,24 @@ class Tokenizer:
             if len(token) == 1 and "\u4e00" <= token <= "\u9fff":
                 continue
             tokens.append(token)
-        return tokens
+        return tuple(tokens)
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self.tokenize(text) for text in texts]
 
     def key_terms(self, text: str, top_k: int = 10) -> list[str]:
-        """The most telling terms of a text (jieba.analyse TF-IDF), used to explain matches."""
-        with self._lock:
-            terms = self._keywords.extract_tags(text, topK=top_k * 2)
-        out = [t.lower() for t in terms if t.lower() not in self.stopwords and not _NUMBER.match(t)]
-        return out[:top_k]
+        """The most telling terms of a text, used to explain matches.
+
+        jieba.analyse's TF-IDF weighting (its IDF table, as in ``extract_tags``) over this tokenizer's
+        content tokens, so the domain dictionary and stop words apply and the text is cut only once.
+        """
+        freq: dict[str, int] = {}
+        for token in self.tokenize(text):
+            if len(token) >= 2:
+                freq[token] = freq.get(token, 0) + 1
+        idf, median = self._keywords.idf_freq, self._keywords.median_idf
+        weights = {t: n * idf.get(t, median) for t, n in freq.items()}
+        return sorted(weights, key=weights.__getitem__, reverse=True)[:top_k]
 
 
 @lru_cache(maxsize=1)
