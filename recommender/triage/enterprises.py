@@ -5,10 +5,11 @@ Contacts are personal data: they are dropped on load so that no export or API an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recommender.records import RecordError, RecordFileError, iter_raw
+from recommender.records import Record, RecordError, RecordFileError, iter_raw
 
 PRIVATE_FIELDS = ("contact",)
 
@@ -38,3 +39,11 @@ def load_enterprises(path: str | Path) -> dict[str, dict[str, Any]]:
     if not out:
         raise RecordFileError(str(path), [RecordError(str(path), "file", None, "is empty: no enterprises found")])
     return out
+
+
+def enterprise_of(need: Record, enterprises: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[str, str]:
+    """The (id, display name) of the enterprise behind a need; a need without one stands for itself."""
+    ent_id = need.extra.get("enterprise")
+    ent_id = str(ent_id) if ent_id not in (None, "") else need.id
+    info = (enterprises or {}).get(ent_id, {})
+    return ent_id, str(info.get("name") or need.extra.get("enterprise_name") or need.title)

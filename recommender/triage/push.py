@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from recommender.ann.base import IndexLoadError
 from recommender.hybrid import Match
 from recommender.matcher import Matcher
+from recommender.triage.enterprises import enterprise_of
 from recommender.triage.funds import Fund, match_funds
 from recommender.triage.targets import PushTarget
 
@@ -38,13 +39,10 @@ def push_for_result(
         seen: set[str] = set()
         for m in matches:
             need = m.record
-            ent_id = need.extra.get("enterprise")
-            ent_id = str(ent_id) if ent_id not in (None, "") else need.id
+            ent_id, name = enterprise_of(need, enterprises)
             if ent_id in seen:
                 continue
             seen.add(ent_id)
-            info = (enterprises or {}).get(ent_id, {})
-            name = str(info.get("name") or need.extra.get("enterprise_name") or need.title)
             reason = f"need {need.id}「{need.title}」: rank #{m.rank} of the needs for this result"
             if m.shared_terms:
                 reason += f"; shared terms: {'、'.join(m.shared_terms[:5])}"

@@ -15,6 +15,7 @@ from recommender.explain import shared_key_terms
 from recommender.matcher import Matcher
 from recommender.records import Record
 from recommender.triage import weights as W
+from recommender.triage.enterprises import enterprise_of
 from recommender.triage.funds import Fund, match_funds
 from recommender.triage.market import Candidate, Grader, MarketPull, market_pull
 from recommender.triage.readiness import readiness, readiness_reason, trl_of
@@ -102,13 +103,10 @@ def enterprise_targets(
         need = needs.get(cand.need_id)
         if need is None:
             continue
-        ent_id = need.extra.get("enterprise")
-        ent_id = str(ent_id) if ent_id not in (None, "") else need.id
+        ent_id, name = enterprise_of(need, enterprises)
         if ent_id in seen:
             continue
         seen.add(ent_id)
-        info = (enterprises or {}).get(ent_id, {})
-        name = str(info.get("name") or need.extra.get("enterprise_name") or need.title)
         terms = shared_key_terms(need.query_text, record.text, query_terms=(key_terms or {}).get(need.id))
         reason = f"need {need.id}「{need.title}」ranks it #{cand.rank} (strength {cand.strength:.2f})"
         if terms:
