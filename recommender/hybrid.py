@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -211,9 +211,3 @@ class HybridIndex:
         self.depth = int(info.get("depth", self.depth))
         return info
 
-
-def matches_as_json(matches: Sequence[Match], kind: Kind) -> list[dict[str, Any]]:
-    return [m.to_dict(kind) for m in matches]
-
-
-__all__ = ["HybridIndex", "Match", "SignalScore", "matches_as_json", "asdict"]
