@@ -65,40 +65,42 @@ def get_record(session: Session, kind: Kind, record_id: str) -> Record:
     return row_record(get_row(session, kind, record_id), kind)
 
 
-def store_rows(session: Session, kind: Kind, records: Sequence[Record]) -> None:
-    """Insert-or-replace in the database only (bulk loads; the caller re-syncs the index afterwards)."""
+def _existing_rows(session: Session, kind: Kind, ids: Sequence[str]) -> dict[str, Any]:
+    """The stored rows among these ids, looked up in chunks (databases cap the parameters of one query)."""
     row_type = ROWS[kind]
-    ids = [r.id for r in records]
-    existing = {row.id: row for row in session.scalars(select(row_type).where(row_type.id.in_(ids)))}
+    return {
+        row.id: row
+        for start in range(0, len(ids), 900)
+        for row in session.scalars(select(row_type).where(row_type.id.in_(ids[start:start + 900])))
+    }
+
+
+def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existing: dict[str, Any]) -> None:
+    """Fill new or existing rows from the records and commit them together."""
+    row_type = ROWS[kind]
     for record in records:
         row = existing.get(record.id) or row_type(id=record.id, created_at=utcnow())
         _fill(row, record, kind)
         row.updated_at = utcnow()
         session.add(row)
     session.commit()
+
+
+def store_rows(session: Session, kind: Kind, records: Sequence[Record]) -> None:
+    """Insert-or-replace in the database only (bulk loads; the caller re-syncs the index afterwards)."""
+    _write_rows(session, kind, records, _existing_rows(session, kind, [r.id for r in records]))
 
 
 def create_records(session: Session, live: LiveIndex, kind: Kind, records: Sequence[Record],
                    replace: bool = False) -> int:
     """Insert records (or, with ``replace``, insert-or-replace) in one transaction, then index them."""
-    row_type = ROWS[kind]
-    ids = [r.id for r in records]
-    existing = {
-        row.id: row
-        for start in range(0, len(ids), 900)
-        for row in session.scalars(select(row_type).where(row_type.id.in_(ids[start:start + 900])))
-    }
+    existing = _existing_rows(session, kind, [r.id for r in records])
     if existing and not replace:
         shown = ", ".join(sorted(existing)[:10]) + (" ..." if len(existing) > 10 else "")
         session.rollback()
         raise Conflict(f"{len(existing)} {kind} id(s) already exist: {shown}; nothing was written "
                        "(update them with PUT, or upload with ?replace=true)")
-    for record in records:
-        row = existing.get(record.id) or row_type(id=record.id, created_at=utcnow())
-        _fill(row, record, kind)
-        row.updated_at = utcnow()
-        session.add(row)
-    session.commit()
+    _write_rows(session, kind, records, existing)
     _mirror(session, live, kind, upserts=records)
     return len(records)
 
