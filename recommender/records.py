@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,25 @@ class Record:
             out["keywords"] = list(self.keywords)
         out.update(self.extra)
         return out
+
+
+FOCUS_CHARS = 64  # a free-text need without a title: its first sentence, cut to this length, acts as the title
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+
+
+def free_text_need(text: str, title: str | None = None) -> Record:
+    """A free-text need as a Record, shaped like a stored one: a short title (the problem) and the body.
+
+    The dense signal embeds a need's title (see Record.as_query), and the encoder's cost grows with the
+    text's length: a paragraph costs ~10x a title. Without a title, the first sentence plays its part.
+    """
+    text = text.strip()
+    if title:
+        return Record("text", title.strip(), text)
+    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip()[:FOCUS_CHARS]
+    if not first or first == text:
+        return Record("text", text)
+    return Record("text", first, text)
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def match(
 ) -> None:
     """Top-k results for a need (--text or --needs), or top-k needs for a result (--result)."""
     from recommender.matcher import Matcher
-    from recommender.records import Record
+    from recommender.records import free_text_need
 
     chosen = [x for x in (text, needs, result) if x is not None]
     if len(chosen) != 1:
@@ -134,7 +134,7 @@ def match(
         rankings = matcher.match_results([record], top)
         kind = "need"
     else:
-        query_records = [Record("text", text.strip())] if text is not None else _load(needs, "need", skip_invalid)
+        query_records = [free_text_need(text)] if text is not None else _load(needs, "need", skip_invalid)
         queries = [(r.id, r.title, r) for r in query_records]
         rankings = matcher.match_needs(query_records, top)
         kind = "result"

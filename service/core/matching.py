@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -11,25 +10,6 @@ from service.core.errors import ServiceError
 from service.core.live_index import LiveIndex
 
 RecordFilter = Callable[[Record], bool]
-FOCUS_CHARS = 64  # a free-text need without a title: its first sentence, cut to this length, acts as the title
-_SENTENCE_END = re.compile(r"[。！？!?；;\n]")
-
-
-def free_text_need(text: str, title: str | None = None) -> Record:
-    """A free-text need as a Record, shaped like a stored one: a short title (the problem) and the body.
-
-    The dense signal embeds a need's title (see Record.as_query), and the encoder's cost grows with the
-    text's length: a paragraph costs ~10x a title. Without a title, the first sentence plays its part.
-    """
-    text = text.strip()
-    if title:
-        return Record("text", title.strip(), text)
-    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip()[:FOCUS_CHARS]
-    if not first or first == text:
-        return Record("text", text)
-    return Record("text", first, text)
-
-
 def _grade(live: LiveIndex, query_id: str, matches: list, kind: Kind, query: Record | None = None) -> None:
     from techmatch.grading import attach_grades
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from recommender.records import free_text_need
 from service.api.deps import CallerDep, ServicesDep
 from service.api.schemas import MatchesOut, MatchTextIn
-from service.core.matching import free_text_need, results_for
+from service.core.matching import results_for
 
 router = APIRouter(tags=["matching"])
 
