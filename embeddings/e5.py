@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from embeddings.base import Embedder, Role
@@ -23,8 +21,8 @@ class E5SmallEmbedder(Embedder):
 
         self._model = E5()
         self.dim = int(self._model.dim)
-        self._lock = threading.Lock()  # one native model handle; calls are serialised
 
     def _encode_batch(self, texts: list[str], role: Role) -> np.ndarray:
-        with self._lock:
-            return self._model.encode(texts, is_query=(role == "query"))
+        # No lock: the engine's weights are a read-only mmap and every call allocates its own buffers, and
+        # ctypes releases the GIL, so two service threads encode at once (outputs checked identical).
+        return self._model.encode(texts, is_query=(role == "query"))

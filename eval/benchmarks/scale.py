@@ -123,7 +123,8 @@ def part_small(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     generate_s = time.perf_counter() - start
     rss_data = rss_mb()
 
-    embedder = create_embedder(settings.model, settings.cache_dir if settings.use_cache else None)
+    embedder = create_embedder(settings.model, settings.cache_dir if settings.use_cache else None,
+                               settings.e5_runtime)
     texts = [r.as_passage().dense_text for r in results]
     start = time.perf_counter()
     embedder.embed_passages(texts, progress=True)
