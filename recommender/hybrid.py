@@ -7,8 +7,10 @@ every add, update and delete, and saves to a folder whose manifest names the mod
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from recommender.records import Kind, Record, parse_record
 from recommender.signal import Signal, Texts, TextsLike, as_texts
 
 RECORDS_FILE = "records.jsonl"
+_HELPERS = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="techmatch-signal")
 
 
 @dataclass
@@ -126,7 +129,7 @@ class HybridIndex:
         depth = max(self.depth, k)
         if record_filter is not None:
             depth = min(len(self.records), max(depth * 5, 1000))
-        per_signal = {name: s.search(queries, depth) for name, s in self.signals.items() if self.weights[name] > 0}
+        per_signal = self._candidates(queries, depth)
         tokenizer = get_tokenizer() if explain else None
         out: list[list[Match]] = []
         for qi, query in enumerate(queries):
@@ -155,6 +158,15 @@ class HybridIndex:
             self._fill_missing_scores(query, matches)
             out.append(matches)
         return out
+
+    def _candidates(self, queries: list[Texts], depth: int) -> dict[str, list]:
+        """Each weighted signal's top ``depth`` per query. Signals that run outside the GIL (dense) work in a
+        helper thread while the others (mostly Python) work here, so one batch keeps two cores busy."""
+        active = [(name, s) for name, s in self.signals.items() if self.weights[name] > 0]
+        aside = {name: _HELPERS.submit(s.search, queries, depth) for name, s in active
+                 if s.runs_outside_gil and len(active) > 1}
+        here = {name: s.search(queries, depth) for name, s in active if name not in aside}
+        return {name: aside[name].result() if name in aside else here[name] for name, _ in active}
 
     def _fill_missing_scores(self, query: Texts, matches: list[Match]) -> None:
         """A match outside one signal's candidate list still gets that signal's true score."""

@@ -7,6 +7,7 @@ query, and how to change, save and load itself.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ class Signal(ABC):
     """A ranker over documents with string ids; ``fit`` replaces, ``upsert``/``delete`` change in place."""
 
     name: str
+    # True when ``search`` spends its time in native code that releases the GIL (an encoder, FAISS): the
+    # hybrid index then runs it in a helper thread, next to the signals that need the interpreter.
+    runs_outside_gil: bool = False
 
     @abstractmethod
     def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None: ...
@@ -114,4 +118,6 @@ def top_hits(scores: np.ndarray, slots: SlotTable, depth: int, alive: np.ndarray
         return []
     part = np.argpartition(-scores, depth - 1)[:depth]
     order = part[np.lexsort((part, -scores[part]))]
-    return [(slots.ids[i], float(scores[i])) for i in order if slots.ids[i] is not None and np.isfinite(scores[i])]
+    ids = slots.ids  # plain Python values from here: per-element numpy scalars cost more than the search
+    return [(ids[i], v) for i, v in zip(order.tolist(), scores[order].tolist())
+            if ids[i] is not None and -math.inf < v < math.inf]
