@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.core.config import MAX_PAGE_SIZE, ServiceSettings
 from service.core.errors import Forbidden, ServiceError
 from service.core.live_index import LiveIndex
-from service.core.security import Caller, find_caller
+from service.core.security import Caller, CallerCache
 
 
 @dataclass
@@ -25,9 +25,10 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     live: LiveIndex
+    callers: CallerCache
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:  # async: no I/O, so no hop to the thread pool
     return request.app.state.services
 
 
@@ -45,11 +46,11 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="an API key from 'techmatch keys create'")
 
 
-def get_caller(session: SessionDep, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+def get_caller(services: ServicesDep, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
     if not key:
         raise ServiceError("missing API key: send it in the X-API-Key header (create one with "
                            "'techmatch keys create --role broker')", 401)
-    caller = find_caller(session, key)
+    caller = services.callers.find(key)
     if caller is None:
         raise ServiceError("invalid API key", 401)
     return caller
@@ -58,7 +59,7 @@ def get_caller(session: SessionDep, key: Annotated[str | None, Security(api_key_
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_broker(caller: CallerDep) -> Caller:
+async def get_broker(caller: CallerDep) -> Caller:
     if not caller.is_broker:
         raise Forbidden("this needs a broker key; enterprise keys see only their own needs and matches")
     return caller
@@ -73,7 +74,7 @@ class Paging:
     limit: int
 
 
-def get_paging(
+async def get_paging(
     offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"items per page (max {MAX_PAGE_SIZE})")] = 50,
 ) -> Paging:

@@ -1,8 +1,9 @@
 """Needs and results in the database, each write mirrored into the live index in the same request.
 
-Writes go to the database in one transaction first (a bulk upload is all or nothing), then to the
-index; if the index step fails the database keeps the acknowledged write and the index is re-synced
-from it (see ``live_index``).
+Writes go to the database in one transaction first (a bulk upload is all or nothing), together with a
+row per changed record in the change log; then this process replays the log into its index (other
+worker processes do so before their next search). If the index step fails the database keeps the
+acknowledged write and the index is re-synced from it (see ``live_index``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.records import Kind, Record
 from service.core.errors import Conflict, NotFound
 from service.core.live_index import ROWS, LiveIndex, record_hash, row_record
-from service.core.models import NeedRow, ResultRow, utcnow
+from service.core.models import IndexChangeRow, NeedRow, ResultRow, utcnow
 
 Row = NeedRow | ResultRow
 
@@ -45,11 +46,23 @@ def _fill(row: Row, record: Record, kind: Kind) -> None:
         setattr(row, name, value)
 
 
-def _mirror(session: Session, live: LiveIndex, kind: Kind, upserts: Sequence[Record] = (),
-            deletes: Sequence[str] = ()) -> None:
-    """Apply a committed change to the index; if that fails, re-sync the index from the database at once."""
+# Any constant: the PostgreSQL advisory lock that orders writers (see ``_log_changes``).
+CHANGE_LOG_LOCK = 7_261_001
+
+
+def _log_changes(session: Session, kind: Kind, ids: Sequence[str]) -> None:
+    """Add change-log rows to the open transaction. On PostgreSQL a transaction-scoped advisory lock makes
+    writers take log numbers in commit order (a reader never skips a number that commits later); SQLite
+    already runs one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
+    session.add_all([IndexChangeRow(kind=kind, record_id=record_id) for record_id in ids])
+
+
+def _mirror(session: Session, live: LiveIndex) -> None:
+    """Replay the committed change into this process's index; if that fails, re-sync it from the database."""
     try:
-        live.apply(kind, upserts=upserts, deletes=deletes)
+        live.catch_up(sessionmaker(session.get_bind()))
     except Exception:
         live.open(sessionmaker(session.get_bind()))  # raises (a logged 500) only if the re-sync fails too
 
@@ -83,6 +96,7 @@ def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existin
         _fill(row, record, kind)
         row.updated_at = utcnow()
         session.add(row)
+    _log_changes(session, kind, [r.id for r in records])
     session.commit()
 
 
@@ -101,7 +115,7 @@ def create_records(session: Session, live: LiveIndex, kind: Kind, records: Seque
         raise Conflict(f"{len(existing)} {kind} id(s) already exist: {shown}; nothing was written "
                        "(update them with PUT, or upload with ?replace=true)")
     _write_rows(session, kind, records, existing)
-    _mirror(session, live, kind, upserts=records)
+    _mirror(session, live)
     return len(records)
 
 
@@ -109,16 +123,18 @@ def update_record(session: Session, live: LiveIndex, kind: Kind, record: Record)
     row = get_row(session, kind, record.id)
     _fill(row, record, kind)
     row.updated_at = utcnow()
+    _log_changes(session, kind, [record.id])
     session.commit()
-    _mirror(session, live, kind, upserts=[record])
+    _mirror(session, live)
     return row
 
 
 def delete_record(session: Session, live: LiveIndex, kind: Kind, record_id: str) -> None:
     row = get_row(session, kind, record_id)
     session.delete(row)
+    _log_changes(session, kind, [record_id])
     session.commit()
-    _mirror(session, live, kind, deletes=[record_id])
+    _mirror(session, live)
 
 
 def list_rows(session: Session, kind: Kind, offset: int, limit: int, **filters: Any) -> tuple[list[Row], int]:

@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     index_dir: Path | None = Field(None, description="FAISS/index folder; default: <home>/index")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest accepted upload or JSON body")
     batch_queries: bool = Field(True, description="rank concurrent unfiltered match requests in one index call")
+    parallel_batches: int | None = Field(
+        None, ge=1, le=64, description="batches of searches run at once; default: one per two cores")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @field_validator("database_url")

@@ -4,6 +4,11 @@ The database is the source of truth. Each record's content hash is stored with i
 index's records are hashed the same way, and every id that is missing, stale or deleted is re-indexed
 (the embedding cache makes this cheap), so a crash between a database commit and an index save never
 leaves the two disagreeing for longer than a restart.
+
+While running, every write also appends to a change log in the database, and each process replays the
+log before it searches (``catch_up``: one small query when nothing changed). So several worker processes
+each hold an index of their own and still never answer from an index behind an acknowledged write. One
+of them, the holder of a lock file in the index folder, saves the folder after changes.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.ann.base import IndexLoadError
@@ -26,12 +32,13 @@ from recommender.matcher import GRADER_FOLDER, MATCHER_MANIFEST, SIDES, Matcher
 from recommender.pipeline import new_index, open_index
 from recommender.records import Kind, Record, parse_record
 from service.core.batching import SearchBatcher
-from service.core.models import NeedRow, ResultRow
+from service.core.models import IndexChangeRow, NeedRow, ResultRow
 from service.core.rwlock import ReadWriteLock
 from techmatch.config import PipelineSettings
 
 log = logging.getLogger("techmatch.service")
 ROWS = {"need": NeedRow, "result": ResultRow}
+_LATEST_CHANGE = select(func.max(IndexChangeRow.seq))
 SYNC_BATCH = 2000
 # Below this size a write refits the whole side (cheap, embeddings are cached), so a small catalogue's
 # TF-IDF vocabulary is never frozen at its first few records; above it, updates are incremental.
@@ -71,14 +78,22 @@ class SyncReport:
 class LiveIndex:
     """A Matcher over both sides, its folder, and the lock that keeps searches away from changes."""
 
-    def __init__(self, folder: Path, settings: PipelineSettings, batch_queries: bool = True) -> None:
+    def __init__(
+        self, folder: Path, settings: PipelineSettings, batch_queries: bool = True, parallel_batches: int | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.settings = settings
         self.lock = ReadWriteLock()
         self.matcher = Matcher(new_index("result", settings), new_index("need", settings))
-        self.batcher = SearchBatcher(lambda: self.side("result"), self.lock) if batch_queries else None
+        self.batcher = (SearchBatcher(lambda: self.side("result"), self.lock, max_parallel=parallel_batches)
+                        if batch_queries else None)
         self.in_sync = False
         self.version = 0  # bumped on every change: derived answers (the shortlist) are cached per version
+        self.sessions: sessionmaker[Session] | None = None
+        self.applied_seq = 0  # the change log is replayed up to here
+        self._replaying = threading.Lock()
+        self._writer_lock: Any = None
+        self.saves = True  # False in a worker that does not hold the index folder's lock file
 
     def side(self, kind: Kind) -> HybridIndex:
         index = self.matcher.results if kind == "result" else self.matcher.needs
@@ -106,6 +121,10 @@ class LiveIndex:
 
     def open(self, sessions: sessionmaker[Session], progress: bool = False) -> SyncReport:
         """Load the saved index (a damaged one is rebuilt) and bring it in step with the database."""
+        self.sessions = sessions
+        self.saves = self._claim_folder()
+        # Changes committed from here on are replayed after the sync (replaying one twice is harmless).
+        self.applied_seq = self._latest_change(sessions)
         with self.lock.writing():
             try:
                 self.matcher = Matcher(self._load_side("result"), self._load_side("need"), self._load_grader())
@@ -118,7 +137,8 @@ class LiveIndex:
                 report.upserted[kind], report.deleted[kind] = up, gone
             if report.changed or not (self.folder / MATCHER_MANIFEST).exists():
                 self.version += 1
-                self._save()
+                if self.saves:
+                    self._save()
             self.in_sync = True
             return report
 
@@ -158,6 +178,8 @@ class LiveIndex:
 
     def rebuild(self, sessions: sessionmaker[Session], progress: bool = False) -> SyncReport:
         """Index everything in the database from scratch (``techmatch reindex``)."""
+        self.sessions = sessions
+        self.applied_seq = self._latest_change(sessions)
         with self.lock.writing():
             return self._rebuild(sessions, progress)
 
@@ -176,9 +198,66 @@ class LiveIndex:
             report.upserted[kind], report.deleted[kind] = len(records), 0
         self.matcher = Matcher(sides["result"], sides["need"], self._load_grader())
         self.version += 1
-        self._save()
+        if self.saves:
+            self._save()
         self.in_sync = True
         return report
+
+    # -- the change log --------------------------------------------------------------------------
+    @staticmethod
+    def _latest_change(sessions: sessionmaker[Session]) -> int:
+        """The newest change-log number: asked before every search, so on a bare pooled connection."""
+        bind = sessions.kw["bind"]
+        with bind.connect() as conn:
+            return int(conn.execute(_LATEST_CHANGE).scalar() or 0)
+
+    def _claim_folder(self) -> bool:
+        """Whether this process saves the index folder: the first to lock ``writer.lock`` does, for life."""
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: a single process, which saves
+            return True
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._writer_lock is None:
+            self._writer_lock = open(self.folder / "writer.lock", "a+")  # noqa: SIM115 - held while alive
+            try:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._writer_lock.close()
+                self._writer_lock = False
+        return bool(self._writer_lock)
+
+    def close(self) -> None:
+        """Give up the index folder's lock file (a restarted app in this process may then save again)."""
+        if self._writer_lock:
+            self._writer_lock.close()
+        self._writer_lock = None
+
+    def catch_up(self, sessions: sessionmaker[Session] | None = None) -> int:
+        """Replay changes committed since the last replay (by any process); returns how many records."""
+        sessions = sessions or self.sessions
+        if sessions is None or self._latest_change(sessions) <= self.applied_seq:
+            return 0
+        with self._replaying:
+            with sessions() as session:
+                changes = session.execute(
+                    select(IndexChangeRow.seq, IndexChangeRow.kind, IndexChangeRow.record_id)
+                    .where(IndexChangeRow.seq > self.applied_seq).order_by(IndexChangeRow.seq)
+                ).all()
+            if not changes:
+                return 0
+            replayed = 0
+            for kind in ROWS:
+                ids = list(dict.fromkeys(rid for _, k, rid in changes if k == kind))
+                if not ids:
+                    continue
+                current = {r.id: r for start in range(0, len(ids), SYNC_BATCH)
+                           for r in self._fetch(sessions, kind, ids[start:start + SYNC_BATCH])}  # type: ignore[arg-type]
+                self.apply(kind, upserts=list(current.values()),  # type: ignore[arg-type]
+                           deletes=[rid for rid in ids if rid not in current])
+                replayed += len(ids)
+            self.applied_seq = changes[-1][0]
+            return replayed
 
     # -- writes -------------------------------------------------------------------------------
     def apply(self, kind: Kind, upserts: Iterable[Record] = (), deletes: Iterable[str] = ()) -> None:
@@ -203,7 +282,8 @@ class LiveIndex:
                 if len(index):
                     index.search(["预热"], 1, explain=False)  # rebuild lazy structures now, not in a reader
                 self.version += 1
-                self._save()
+                if self.saves:
+                    self._save()
             except Exception:
                 self.in_sync = False
                 log.exception("index update failed; it will be re-synced from the database")

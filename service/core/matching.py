@@ -22,6 +22,7 @@ def results_for(live: LiveIndex, need: Record, k: int, record_filter: RecordFilt
 
     Unfiltered searches go through the batcher (concurrent requests share one index call). ``need`` may be
     a stored need or free text wrapped in a Record; the grader (if installed) grades against it."""
+    live.catch_up()  # writes other worker processes committed since this one last searched
     query = need.as_query()
     if record_filter is None and live.batcher is not None:
         matches = live.batcher.search(query, k, explain)
@@ -36,6 +37,7 @@ def results_for(live: LiveIndex, need: Record, k: int, record_filter: RecordFilt
 
 def needs_for(live: LiveIndex, result: Record, k: int, explain: bool = True) -> list[dict[str, Any]]:
     """Top-k stored needs a result answers (the reverse direction)."""
+    live.catch_up()
     with live.lock.reading():
         if not len(live.side("need")):
             raise ServiceError("no needs are stored yet: add needs before matching results to them", 409)

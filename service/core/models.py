@@ -85,3 +85,16 @@ class FeedbackRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     key_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IndexChangeRow(Base):
+    """One committed change to a need or result, in commit order.
+
+    Every serving process replays this log before it searches (``LiveIndex.catch_up``), so several
+    worker processes, or a bulk load by the CLI while the service runs, never leave an index behind the
+    database. A row names only what changed; the replay reads the record's current row (none: deleted)."""
+
+    __tablename__ = "index_changes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    record_id: Mapped[str] = mapped_column(String(200))

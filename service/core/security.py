@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.core.models import ApiKeyRow
 from techmatch.errors import UserError
@@ -55,3 +57,33 @@ def find_caller(session: Session, token: str) -> Caller | None:
     if row is None:
         return None
     return Caller(row.id, row.role, row.enterprise)
+
+
+class CallerCache:
+    """Known keys remembered for a minute, so a search does not open a database session just to check its key.
+
+    Keys are only created (never changed) through the CLI, so a cached answer cannot go stale in a way
+    that matters; an unknown key is never cached, so a key created a second ago works at once."""
+
+    def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float = 60.0, size: int = 1024) -> None:
+        self.sessions = sessions
+        self._known: TTLCache[str, Caller] = TTLCache(maxsize=size, ttl=ttl_seconds)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many keys are remembered now."""
+        with self._lock:
+            return len(self._known)
+
+    def find(self, token: str) -> Caller | None:
+        digest = hash_key(token)
+        with self._lock:
+            caller = self._known.get(digest)
+        if caller is not None:
+            return caller
+        with self.sessions() as session:
+            caller = find_caller(session, token)
+        if caller is not None:
+            with self._lock:
+                self._known[digest] = caller
+        return caller

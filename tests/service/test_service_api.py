@@ -177,6 +177,18 @@ def test_every_bad_input_gets_a_4xx_with_a_message(loaded):
     assert client.get("/results", headers=broker).json()["total"] == 8
 
 
+def test_keys_work_at_once_keep_their_role_and_unknown_keys_are_not_remembered(harness: ServiceHarness):
+    """Known keys are cached for a minute (no database session per search); that must not change answers."""
+    with harness.running() as client:
+        for _ in range(2):
+            assert client.get("/feedback", headers={"X-API-Key": "tm_0000_not-a-key"}).status_code == 401
+        broker, enterprise = harness.key(), harness.key("enterprise", "E9")
+        for _ in range(2):  # the second call is answered from the cache
+            assert client.get("/feedback", headers=broker).status_code == 200
+            assert client.get("/feedback", headers=enterprise).status_code == 403
+        assert len(harness.services.callers) == 2  # the two real keys, not the unknown one
+
+
 def test_oversized_upload_is_refused(harness: ServiceHarness):
     harness.settings.max_upload_bytes = 4096
     with harness.running() as client:

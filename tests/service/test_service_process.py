@@ -85,3 +85,45 @@ def test_real_uvicorn_server_and_cli(tmp_path: Path):
     rebuilt = runner.invoke(app, ["reindex", "--home", str(home)])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "reindexed 8 results and 4 needs" in rebuilt.stdout
+
+
+def test_worker_processes_never_answer_from_an_index_behind_a_write(tmp_path: Path):
+    """Two uvicorn workers, each with its own index: a write through one is seen by every search after it."""
+    home = tmp_path / "home"
+    with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
+        broker = {"X-API-Key": create_api_key(session, "broker")}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "techmatch", "serve", "--home", str(home), "--port", str(port),
+                             "--workers", "2", "--log-level", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    title = "钙钛矿晶硅叠层太阳能电池的封装工艺"
+
+    def each_new_connection(method: str, path: str, **kwargs) -> httpx.Response:
+        return httpx.request(method, base + path, headers=broker, timeout=60, **kwargs)  # no keep-alive
+
+    def top_ids() -> list[list[str]]:
+        return [[m["id"] for m in each_new_connection("POST", "/match", json={"text": title, "k": 3}).json()["matches"]]
+                for _ in range(24)]
+
+    try:
+        wait_for_health(base, proc)
+        workers = set()
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:  # both workers up and answering
+            ready = each_new_connection("GET", "/ready")
+            if ready.status_code == 200:
+                workers.add(ready.json()["worker"])
+        assert len(workers) == 2
+        assert each_new_connection("POST", "/results/bulk", json=fixture_rows("result")).status_code == 201
+        assert each_new_connection("POST", "/results", json={"id": "R99", "title": title}).status_code == 201
+        assert all(ids[0] == "R99" for ids in top_ids())
+        renamed = {"id": "R99", "title": "城市污水处理厂的除臭设备"}
+        assert each_new_connection("PUT", "/results/R99", json=renamed).status_code == 200
+        assert all("R99" not in ids for ids in top_ids())  # every worker sees the new title
+        assert each_new_connection("DELETE", "/results/R99").status_code == 204
+        counts = {each_new_connection("GET", "/ready").json()["results"] for _ in range(12)}
+        assert counts == {8}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -20,6 +22,9 @@ def health() -> dict:
 def ready(services: ServicesDep) -> JSONResponse:
     db = database_ok(services.engine)
     live = services.live
-    body = {"database": db, "index_in_sync": live.in_sync, **live.counts()}
+    if db:
+        live.catch_up()
+    # "worker": which process answered (with `techmatch serve --workers N`, each holds its own index)
+    body = {"database": db, "index_in_sync": live.in_sync, **live.counts(), "worker": os.getpid()}
     ok = db and live.in_sync
     return JSONResponse({"status": "ready" if ok else "not ready", **body}, status_code=200 if ok else 503)

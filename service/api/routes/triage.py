@@ -28,6 +28,7 @@ def push_result(result_id: str, session: SessionDep, caller: BrokerDep, services
     row = catalog.get_row(session, "result", result_id)
     funds, enterprises = stored_funds(session), enterprises_by_id(session)
     live = services.live
+    live.catch_up()
     with live.lock.reading():
         if not len(live.side("need")) and not funds:
             raise ServiceError("no needs or funds are stored yet: add them before pushing results", 409)
@@ -43,6 +44,7 @@ def get_shortlist(session: SessionDep, caller: BrokerDep, services: ServicesDep,
     from recommender.triage import shortlist
 
     live = services.live
+    live.catch_up()
     key = (id(live), live.version, top)
     with _cache_lock:
         rows = _cache.get(key)
