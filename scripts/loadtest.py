@@ -71,7 +71,7 @@ async def run_level(url: str, key: str, texts: list[str], concurrency: int, requ
     async def client(worker: int, http: httpx.AsyncClient) -> None:
         nonlocal sent
         while sent < requests and time.perf_counter() < deadline:
-            text = texts[(sent * 7 + worker) % len(texts)]
+            text = texts[sent % len(texts)]  # a new text per request while they last
             sent += 1
             start = time.perf_counter()
             try:
@@ -113,11 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests < 1 or args.duration <= 0:
         ap.error("--requests and --duration must be positive")
     url = loopback_only(args.url)
-    texts = load_texts(args.needs, 500)
+    counts = [int(c) for c in args.concurrency.split(",")]
+    # Each level gets its own slice of texts (as many as it sends, when the file has enough), so no level
+    # is helped by embeddings the server cached for an earlier one.
+    texts = load_texts(args.needs, args.requests * len(counts))
     levels = []
-    for concurrency in (int(c) for c in args.concurrency.split(",")):
-        result = asyncio.run(run_level(url, args.key, texts, concurrency, args.requests, args.duration, args.k,
+    for number, concurrency in enumerate(counts):
+        own = texts[number * args.requests:(number + 1) * args.requests]
+        own = own if len(own) == args.requests else texts
+        result = asyncio.run(run_level(url, args.key, own, concurrency, args.requests, args.duration, args.k,
                                        not args.no_explain))
+        result["distinct_texts"] = min(len(own), result["requests"] + sum(result["errors"].values()))
         levels.append(result)
         print(f"clients={concurrency:<3} {result['requests']} ok, errors={result['errors']}, "
               f"{result['requests_per_s']} req/s, p50={result.get('p50')} ms, p95={result.get('p95')} ms, "
