@@ -46,14 +46,20 @@ def wait_for_health(base: str, proc: subprocess.Popen, timeout: float = 180.0) -
     raise AssertionError("server did not become healthy in time")
 
 
-def test_real_uvicorn_server_and_cli(tmp_path: Path):
-    home = tmp_path / "home"
+def start_server(home: Path, *options: str) -> tuple[subprocess.Popen, str, dict[str, str]]:
+    """``techmatch serve`` on a free port over a new SQLite home: the process, its URL and a broker key."""
     with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
         broker = {"X-API-Key": create_api_key(session, "broker")}
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "techmatch", "serve", "--home", str(home), "--port", str(port),
-                             "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--log-level", "warning", *options],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, f"http://127.0.0.1:{port}", broker
+
+
+def test_real_uvicorn_server_and_cli(tmp_path: Path):
+    home = tmp_path / "home"
+    proc, base, broker = start_server(home)
     try:
         wait_for_health(base, proc)
         with httpx.Client(base_url=base, headers=broker, timeout=60) as client:
@@ -89,14 +95,7 @@ def test_real_uvicorn_server_and_cli(tmp_path: Path):
 
 def test_worker_processes_never_answer_from_an_index_behind_a_write(tmp_path: Path):
     """Two uvicorn workers, each with its own index: a write through one is seen by every search after it."""
-    home = tmp_path / "home"
-    with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
-        broker = {"X-API-Key": create_api_key(session, "broker")}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "techmatch", "serve", "--home", str(home), "--port", str(port),
-                             "--workers", "2", "--log-level", "warning"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, base, broker = start_server(tmp_path / "home", "--workers", "2")
     title = "钙钛矿晶硅叠层太阳能电池的封装工艺"
 
     def each_new_connection(method: str, path: str, **kwargs) -> httpx.Response:
