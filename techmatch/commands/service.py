@@ -66,6 +66,11 @@ def serve(
     # on 2 cores: 44 -> 32 ms of CPU per request). Set before the runtimes load; yours win.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # Interactive matching encodes each request's need on the spot: in int8 that costs 4-5 ms instead of
+    # 10-18, which is what holds p95 under 150 ms at 8 clients on 2 cores (eval/benchmarks/SERVICE.md).
+    # The hybrid ranks as well with it (bdci2019 nDCG@10 0.2159 against 0.2149); e5 alone and the triage
+    # lose a little, so batch commands (eval, shortlist) keep float32. TECHMATCH_E5_RUNTIME=torch overrides.
+    os.environ.setdefault("TECHMATCH_E5_RUNTIME", "torch-int8")
 
     import uvicorn
 
