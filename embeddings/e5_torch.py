@@ -234,8 +234,10 @@ class E5TorchEmbedder(Embedder):
         self.window = file.max_positions - 2  # content tokens per pass (<s> and </s> take two positions)
         self.pad = file.pad
         self.words = file.tensors["emb.word"]
-        passages = trace_encoder(build_encoder(file), file.hidden)
-        queries = trace_encoder(quantise_int8(build_encoder(file)), file.hidden) if int8_queries else passages
+        encoder = build_encoder(file)
+        passages = trace_encoder(encoder, file.hidden)
+        # quantize_dynamic works on a copy: the float32 encoder traced above is left as it is.
+        queries = trace_encoder(quantise_int8(encoder), file.hidden) if int8_queries else passages
         self.models = {"passage": passages, "query": queries}
         self.int8_queries = int8_queries
         self._torch = torch
