@@ -66,21 +66,14 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = "the body could not be read: send UTF-8 encoded JSON (or a multipart upload where one is expected)"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(UnknownIdError)
-    async def _unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+    def plain(status: int):
+        async def handler(_: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return handler
 
-    @app.exception_handler(RecordFileError)
-    async def _records(_: Request, exc: RecordFileError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(IndexLoadError)
-    async def _index(_: Request, exc: IndexLoadError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(UserError)
-    async def _user(_: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    # Errors of the core that already say what is wrong in their message: only the status is the service's.
+    for error, status in ((UnknownIdError, 404), (RecordFileError, 422), (IndexLoadError, 409), (UserError, 400)):
+        app.add_exception_handler(error, plain(status))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
