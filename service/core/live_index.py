@@ -92,8 +92,7 @@ class LiveIndex:
         self.sessions: sessionmaker[Session] | None = None
         self.applied_seq = 0  # the change log is replayed up to here
         self._replaying = threading.Lock()
-        self._writer_lock: Any = None
-        self.saves = True  # False in a worker that does not hold the index folder's lock file
+        self._writer_lock: Any = None  # None: not claimed (a CLI process); False: another process holds it
 
     def side(self, kind: Kind) -> HybridIndex:
         index = self.matcher.results if kind == "result" else self.matcher.needs
@@ -122,7 +121,7 @@ class LiveIndex:
     def open(self, sessions: sessionmaker[Session], progress: bool = False) -> SyncReport:
         """Load the saved index (a damaged one is rebuilt) and bring it in step with the database."""
         self.sessions = sessions
-        self.saves = self._claim_folder()
+        self._claim_folder()
         # Changes committed from here on are replayed after the sync (replaying one twice is harmless).
         self.applied_seq = self._latest_change(sessions)
         with self.lock.writing():
@@ -211,12 +210,17 @@ class LiveIndex:
         with bind.connect() as conn:
             return int(conn.execute(_LATEST_CHANGE).scalar() or 0)
 
-    def _claim_folder(self) -> bool:
-        """Whether this process saves the index folder: the first to lock ``writer.lock`` does, for life."""
+    @property
+    def saves(self) -> bool:
+        """Whether this process writes the index folder: not when another process holds its lock file."""
+        return self._writer_lock is not False
+
+    def _claim_folder(self) -> None:
+        """Lock ``writer.lock`` for life if no other process has: the first process to start saves."""
         try:
             import fcntl
         except ImportError:  # not a POSIX system: a single process, which saves
-            return True
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         if self._writer_lock is None:
             self._writer_lock = open(self.folder / "writer.lock", "a+")  # noqa: SIM115 - held while alive
@@ -225,7 +229,6 @@ class LiveIndex:
             except OSError:
                 self._writer_lock.close()
                 self._writer_lock = False
-        return bool(self._writer_lock)
 
     def close(self) -> None:
         """Give up the index folder's lock file (a restarted app in this process may then save again)."""
