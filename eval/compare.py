@@ -1,10 +1,10 @@
 """Paired significance testing between systems, so that a reported improvement is not just query-set noise.
 
-The statistics are ranx's: per-query scores come from ``eval.metrics`` (ranx kernels) and the p-values from
+The statistics are ranx's: per-query scores come from ``recommender.metrics`` (ranx kernels) and the p-values from
 ``ranx.statistical_tests.compute_statistical_significance``, the very function ``ranx.compare`` calls. We do
 not call ``ranx.compare`` itself because it needs ``ranx.Run``/``ranx.Qrels`` objects (numba typed dicts:
 seconds of overhead per process, ranx's own tie-breaking and doc-id hashing) and would bypass the min_grade
-semantics and missing-query handling implemented once in ``eval.metrics``.
+semantics and missing-query handling implemented once in ``recommender.metrics``.
 
 No multiple-comparison correction is applied: with many metrics x pairs, expect some p < 0.05 by chance.
 """
@@ -20,7 +20,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from eval.metrics import DEFAULT_METRICS, QrelsLike, RunLike, per_query_scores
+from recommender.metrics import DEFAULT_METRICS, QrelsLike, RunLike, per_query_scores
 
 __all__ = ["ComparisonReport", "PairTest", "compare_runs", "format_comparison"]
 

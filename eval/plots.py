@@ -268,14 +268,14 @@ def write_eval_plots(
 ) -> list[Path]:
     """Write whichever plots have data into ``out_dir``: recall_curves.png, ndcg_histogram.png, latency.png.
 
-    Either pass raw material, ``qrels`` + ``runs`` ({system: run}, metrics computed by ``eval.metrics`` with
+    Either pass raw material, ``qrels`` + ``runs`` ({system: run}, metrics computed by ``recommender.metrics`` with
     ``min_grade``) and ``latencies`` ({system: seconds per request}), or precomputed ``recall_curves``,
     ``per_query`` scores and ``latencies_ms``; precomputed inputs win when both are given.
     """
     if (runs is None) != (qrels is None):
         raise ValueError("qrels and runs must be given together")
     if runs:
-        from eval.metrics import evaluate_per_query, recall_at_ks
+        from recommender.metrics import evaluate_per_query, recall_at_ks
 
         if recall_curves is None:
             recall_curves = {name: recall_at_ks(qrels, run, ks, min_grade) for name, run in runs.items()}

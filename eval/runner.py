@@ -13,12 +13,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from eval.metrics import DEFAULT_METRICS, evaluable_queries, evaluate, evaluate_per_query
-from eval.trec import read_qrels, write_run
 from recommender.hybrid import HybridIndex
+from recommender.metrics import DEFAULT_METRICS, evaluable_queries, evaluate, evaluate_per_query
 from recommender.pipeline import new_index
 from recommender.records import Record, load_records
-from techmatch.config import PipelineSettings
+from recommender.settings import PipelineSettings
+from recommender.trec import read_qrels, write_run
 
 RUN_DEPTH = 100  # the deepest cut-off the contract reports (recall@100)
 

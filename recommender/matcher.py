@@ -16,8 +16,8 @@ from recommender.errors import UnknownIdError
 from recommender.hybrid import HybridIndex, Match, RecordFilter
 from recommender.pipeline import new_index, open_index
 from recommender.records import Record
+from recommender.settings import PipelineSettings
 from recommender.signal import TextsLike
-from techmatch.config import PipelineSettings
 
 SIDES = {"result": "results", "need": "needs"}
 MATCHER_MANIFEST = "matcher.json"

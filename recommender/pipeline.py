@@ -11,8 +11,8 @@ from recommender.dense import DenseSignal
 from recommender.hybrid import HybridIndex
 from recommender.lexical import BM25Signal, TfidfSignal
 from recommender.records import Kind
+from recommender.settings import PipelineSettings
 from recommender.signal import Signal
-from techmatch.config import PipelineSettings
 
 _NOT_TEXT = re.compile(r"[\s\W_]+", re.UNICODE)
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from recommender.errors import TechmatchError
 from recommender.signal import Texts
 
 Kind = Literal["need", "result"]
@@ -111,7 +112,7 @@ class RecordError:
         return f"{where}: {self.message}"
 
 
-class RecordFileError(ValueError):
+class RecordFileError(TechmatchError, ValueError):
     """A file that cannot be used as it is; carries every problem found (the first few are shown)."""
 
     def __init__(self, path: str, errors: list[RecordError], total_rows: int | None = None):

@@ -20,4 +20,5 @@ if [ -z "${TECHMATCH_TEST_PG_URL:-}" ]; then
   fi
 fi
 ruff check .
+lint-imports --no-cache >/dev/null || lint-imports --no-cache  # layers contract (pyproject.toml)
 python -m pytest -q "$@"

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recommender.ann.base import IndexLoadError
+from recommender.errors import UserError
 from recommender.matcher import UnknownIdError
 from recommender.records import RecordFileError
 from service.core.errors import ServiceError
-from techmatch.errors import UserError
 
 log = logging.getLogger("techmatch.service")
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from techmatch.errors import USER_ERRORS
+from recommender.errors import USER_ERRORS
 
 app = typer.Typer(
     name="techmatch", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -28,7 +28,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def settings_from(model: str | None, signals: str | None, weights: str | None, backend: str | None):
     """PipelineSettings from the environment, overridden by any options given."""
-    from techmatch.config import PipelineSettings
+    from recommender.settings import PipelineSettings
 
     overrides: dict[str, object] = {}
     if model:
@@ -138,7 +138,7 @@ def match(
         queries = [(r.id, r.title, r) for r in query_records]
         rankings = matcher.match_needs(query_records, top)
         kind = "result"
-    from techmatch.grading import attach_grades
+    from recommender.learning.grading import attach_grades
 
     for (qid, qtitle, query_record), matches in zip(queries, rankings):
         attach_grades(matcher, qid, matches, kind, query=query_record)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.trec import read_run, write_qrels, write_run
+from recommender.trec import read_run, write_qrels, write_run
 from tests.conftest import EXPECTED
 
 N_NEEDS = 40

@@ -15,7 +15,7 @@ import pytest
 from eval import plots
 from eval.compare import compare_runs, format_comparison
 from eval.latency import percentiles
-from eval.metrics import (
+from recommender.metrics import (
     DEFAULT_METRICS,
     evaluable_queries,
     evaluate,
@@ -23,7 +23,7 @@ from eval.metrics import (
     recall_at_ks,
     warm_up,
 )
-from eval.trec import read_qrels, read_run, write_qrels, write_run
+from recommender.trec import read_qrels, read_run, write_qrels, write_run
 
 # Tiny hand-written world.
 #   N1: graded judgements R1=3, R3=2, R2=1 and one judged-non-relevant R4=0.

@@ -108,7 +108,7 @@ def test_tampered_or_foreign_artefact_is_refused(grader, tmp_path: Path):
 
 
 def test_grader_refuses_an_index_with_other_signals(grader):
-    from techmatch.config import PipelineSettings
+    from recommender.settings import PipelineSettings
 
     results, _ = load_records(FIXTURES / "results.jsonl", "result")
     index = new_index("result", PipelineSettings(signals="bm25,char"))
@@ -178,8 +178,8 @@ def test_grade_command_follows_the_contract(tmp_path: Path):
 
 
 def test_train_installs_then_refuses_a_worse_grader_and_matches_carry_grades(tmp_path: Path):
+    from recommender.learning.grading import attach_grades
     from recommender.matcher import Matcher
-    from techmatch.grading import attach_grades
 
     index_dir = tmp_path / "index"
     needs, _ = load_records(FIXTURES / "needs.jsonl", "need")

@@ -9,7 +9,7 @@ import pytest
 from recommender.fusion import reciprocal_rank_fusion
 from recommender.matcher import Matcher
 from recommender.records import Record, load_needs, load_results
-from techmatch.config import PipelineSettings
+from recommender.settings import PipelineSettings
 from tests.conftest import EXPECTED
 
 

@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 
 from data.synthetic import generate_world, write_world
 from recommender.ann.base import IndexLoadError
+from recommender.errors import USER_ERRORS
 from recommender.matcher import Matcher, UnknownIdError
 from recommender.records import Record, RecordFileError, load_needs, load_results
+from recommender.settings import PipelineSettings
 from recommender.triage import (
     Fund,
     load_enterprises,
@@ -35,8 +37,6 @@ from recommender.triage import (
 from recommender.triage.export import write_csv, write_xlsx
 from recommender.triage.market import pull_of
 from techmatch.cli import app
-from techmatch.config import PipelineSettings
-from techmatch.errors import USER_ERRORS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

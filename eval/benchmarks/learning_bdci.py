@@ -21,13 +21,13 @@ import numpy as np
 import typer
 from sklearn.model_selection import GroupKFold
 
-from eval.metrics import evaluable_queries, evaluate
-from eval.trec import read_qrels
 from recommender.learning.features import PairFeaturizer
 from recommender.learning.ranker import blend_scores
 from recommender.learning.training import fit_grader, fit_ranker, grade_score, judged_pairs
+from recommender.metrics import evaluable_queries, evaluate
 from recommender.pipeline import new_index
 from recommender.records import load_records
+from recommender.trec import read_qrels
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "bdci2019"
 REPORT = Path(__file__).with_name("LEARNING.md")

@@ -174,7 +174,7 @@ def results_table(rows: list[tuple[System, dict[str, Any]]]) -> str:
 def paired_tests(dataset: Dataset, rows: list[tuple[System, dict[str, Any]]], data_root: Path, work: Path) -> str:
     """Hybrid vs each single signal (paired t-test on nDCG@10 and recall@100), from the saved runs."""
     from eval.compare import compare_runs
-    from eval.trec import read_qrels, read_run
+    from recommender.trec import read_qrels, read_run
 
     qrels = read_qrels(data_root / dataset.name / dataset.qrels)
     runs = {s.key: read_run(work / dataset.name / f"{s.key}.run") for s, _ in rows if not s.cold}
@@ -231,7 +231,7 @@ def write_figures(
 ) -> list[Path]:
     """Recall curves of all systems on one figure, per-need nDCG@10 histogram and latency percentiles."""
     from eval.plots import write_eval_plots
-    from eval.trec import read_qrels, read_run
+    from recommender.trec import read_qrels, read_run
 
     qrels = read_qrels(data_root / dataset.name / dataset.qrels)
     warm = [(s, f) for s, f in rows if not s.cold]

@@ -113,7 +113,7 @@ def part_small(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     from eval.runner import rank_all
     from recommender.pipeline import new_index
     from recommender.records import parse_records
-    from techmatch.config import PipelineSettings
+    from recommender.settings import PipelineSettings
 
     settings = PipelineSettings()
     start = time.perf_counter()

@@ -27,7 +27,7 @@ import typer  # noqa: E402
 
 from recommender.pipeline import open_index  # noqa: E402
 from recommender.records import free_text_need  # noqa: E402
-from techmatch.config import PipelineSettings  # noqa: E402
+from recommender.settings import PipelineSettings  # noqa: E402
 
 
 def need_texts(path: Path, limit: int) -> list[str]:

@@ -23,9 +23,9 @@ from typing import Annotated
 
 import typer
 
-from eval.trec import read_qrels
 from recommender.pipeline import new_index
 from recommender.records import load_needs, load_results
+from recommender.trec import read_qrels
 from recommender.triage import market_pull, score_results
 from recommender.triage.market import rank_candidates
 

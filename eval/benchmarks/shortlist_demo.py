@@ -19,8 +19,8 @@ import typer
 
 from recommender.matcher import Matcher
 from recommender.records import load_needs, load_results
+from recommender.settings import PipelineSettings
 from recommender.triage import load_enterprises, load_funds, market_pull, score_results, shortlist
-from techmatch.config import PipelineSettings
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 

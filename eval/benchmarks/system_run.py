@@ -21,7 +21,7 @@ from typing import Any
 
 import eval.runner as runner
 import recommender.pipeline as pipeline
-from techmatch.config import PipelineSettings
+from recommender.settings import PipelineSettings
 
 
 def peak_rss_mb() -> float:

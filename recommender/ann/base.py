@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from recommender.errors import TechmatchError
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
-class IndexLoadError(RuntimeError):
+class IndexLoadError(TechmatchError, RuntimeError):
     """A saved index that must not be used: missing, damaged, another format, or built with another model."""
 
 

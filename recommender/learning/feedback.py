@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from techmatch.errors import UserError
+from recommender.errors import UserError
 
 FEEDBACK_GRADES: dict[str, int] = {"rejected": 0, "accepted": 2, "contacted": 2, "signed": 3}
 REQUIRED_FIELDS = ("need_id", "result_id", "outcome")

@@ -18,12 +18,12 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
+from recommender.errors import UserError
 from recommender.hybrid import HybridIndex
 from recommender.learning.features import CORPUS_DEPTH, PairFeaturizer
 from recommender.learning.grader import Grader
 from recommender.learning.ranker import RERANK_CANDIDATES, Reranker, blend_scores
 from recommender.records import Record, load_records
-from techmatch.errors import UserError
 
 Qrels = Mapping[str, Mapping[str, int]]
 
@@ -161,7 +161,7 @@ def _choose_blend_weight(
     features: np.ndarray, labels: np.ndarray, groups: Sequence[str], relevant: np.ndarray, seed: int
 ) -> tuple[float, dict[str, float]]:
     """The model's weight in the fused order with the best out-of-fold nDCG@10 on the training needs."""
-    from eval.metrics import evaluate
+    from recommender.metrics import evaluate
 
     groups = np.asarray(groups)
     names = list(dict.fromkeys(groups))
@@ -229,11 +229,7 @@ def train_reranker_from_files(
     index: HybridIndex, train_needs_path: Path, train_qrels_path: Path, results: list[Record]
 ) -> Reranker:
     """What ``techmatch eval --train-needs --train-qrels`` uses: read the files, train the re-ranker."""
-    from eval.trec import read_qrels
+    from recommender.trec import read_qrels
 
     needs, _ = load_records(train_needs_path, "need")
-    try:
-        qrels = read_qrels(train_qrels_path)
-    except (OSError, ValueError) as exc:
-        raise TrainingDataError(f"{train_qrels_path}: cannot read the training judgements ({exc})") from None
-    return train_reranker(index, needs, qrels)
+    return train_reranker(index, needs, read_qrels(train_qrels_path))

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from techmatch.config import PipelineSettings
+from recommender.settings import PipelineSettings
 
 DEFAULT_HOME = Path("var") / "techmatch"
 

@@ -31,10 +31,10 @@ from recommender.hybrid import HybridIndex
 from recommender.matcher import GRADER_FOLDER, MATCHER_MANIFEST, SIDES, Matcher
 from recommender.pipeline import new_index, open_index
 from recommender.records import Kind, Record, parse_record
+from recommender.settings import PipelineSettings
 from service.core.batching import SearchBatcher
 from service.core.models import IndexChangeRow, NeedRow, ResultRow
 from service.core.rwlock import ReadWriteLock
-from techmatch.config import PipelineSettings
 
 log = logging.getLogger("techmatch.service")
 ROWS = {"need": NeedRow, "result": ResultRow}

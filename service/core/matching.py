@@ -11,7 +11,7 @@ from service.core.live_index import LiveIndex
 
 RecordFilter = Callable[[Record], bool]
 def _grade(live: LiveIndex, query_id: str, matches: list, kind: Kind, query: Record | None = None) -> None:
-    from techmatch.grading import attach_grades
+    from recommender.learning.grading import attach_grades
 
     attach_grades(live.matcher, query_id, matches, kind, query=query)
 

@@ -11,8 +11,8 @@ from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from recommender.errors import UserError
 from service.core.models import ApiKeyRow
-from techmatch.errors import UserError
 
 ROLES = ("broker", "enterprise")
 KEY_PREFIX = "tm"

@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from techmatch.errors import UserError
+from recommender.errors import UserError
 
 TESTS = ("student", "fisher")
 T = TypeVar("T")
@@ -34,17 +34,8 @@ def _system_names(runs: list[Path], names: str | None) -> list[str]:
 
 
 def _read(path: Path, what: str, reader: Callable[[Path], T]) -> T:
-    """Read a qrels or run file, turning every problem into a message that names the file."""
-    if not path.exists():
-        raise UserError(f"{what} file not found: {path}")
-    if not path.is_file():
-        raise UserError(f"{what} path is not a file: {path}")
-    try:
-        data = reader(path)
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text {what} file") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    """Read a qrels or run file (the reader names the file and line of any problem); refuse an empty one."""
+    data = reader(path)
     if not data:
         raise UserError(f"{path}: empty {what} file")
     return data
@@ -66,7 +57,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score runs side by side on the same needs, with a paired significance test per metric and pair."""
         from eval.compare import compare_runs, format_comparison
-        from eval.trec import read_qrels, read_run
+        from recommender.trec import read_qrels, read_run
 
         if len(runs) < 2:
             raise UserError(f"give at least two run files to compare, got {len(runs)}")
@@ -74,11 +65,15 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--test must be one of {', '.join(TESTS)}, got '{test}'")
         if not 0 < alpha < 1:
             raise UserError(f"--alpha must be between 0 and 1 (exclusive), got {alpha}")
+        repeated = [str(p) for i, p in enumerate(runs) if p.resolve() in {q.resolve() for q in runs[:i]}]
+        if repeated and names is None:
+            raise UserError(f"run file {repeated[0]} is given twice: compare two different runs "
+                            "(or name each one with --names)")
         systems = _system_names(runs, names)
         judged = _read(qrels, "qrels", read_qrels)
         loaded = {name: _read(path, "run", read_run) for name, path in zip(systems, runs, strict=True)}
 
-        from eval.metrics import evaluable_queries
+        from recommender.metrics import evaluable_queries
 
         wanted = set(evaluable_queries(judged, min_grade))
         if not wanted:

@@ -15,7 +15,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from techmatch.errors import UserError
+from recommender.errors import UserError
 
 HOLDOUT_FRACTION = 0.2
 
@@ -37,12 +37,9 @@ def _read_pairs(path: Path) -> list[tuple[str, str]]:
 
 
 def _read_qrels(path: Path):
-    from eval.trec import read_qrels
+    from recommender.trec import read_qrels
 
-    try:
-        return read_qrels(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read judgements ({exc})") from None
+    return read_qrels(path)  # a JudgementFileError names the file, line and field of any problem
 
 
 def _train_grader(index, needs, qrels, seed: int):

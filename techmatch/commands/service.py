@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from techmatch.errors import UserError
+from recommender.errors import UserError
 
 DEMO_SIZES = {"small": 2000, "full": 30000}
 DEMO_NEEDS = {"small": 300, "full": 2500}

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from techmatch.errors import UserError
+from recommender.errors import UserError
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="dense model: e5-small (default) or st:<name|folder>")]
 SignalsOpt = Annotated[str | None, typer.Option("--signals", help="signals when building, e.g. dense,bm25,char")]
@@ -73,8 +73,8 @@ def _load_matcher(index_dir: Path | None, results_path: Path, model: str | None,
 
 
 def _train_grader(matcher, train_needs: Path, train_qrels: Path, skip_invalid: bool):
-    from eval.trec import read_qrels
     from recommender.records import load_records
+    from recommender.trec import read_qrels
 
     try:
         from recommender.learning.training import train_grader

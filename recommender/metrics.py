@@ -12,7 +12,7 @@ Why the data is handed to ranx as numba typed lists of arrays rather than ``ranx
 building those objects goes through numba typed dicts, which costs ~5 s per process even with a warm JIT
 cache (~40 s cold), and ``make_comparable`` mutates them. The array interface of ``ranx.evaluate`` runs the
 same metric kernels in milliseconds, lets us intern doc ids exactly (ranx's dict path hashes them), and lets
-us impose our own deterministic tie-breaking (``eval.trec.rank_documents``) so in-memory and on-disk runs
+us impose our own deterministic tie-breaking (``recommender.trec.rank_documents``) so in-memory and on-disk runs
 score identically.
 """
 
@@ -28,7 +28,7 @@ import pandas as pd
 from numba.core.errors import NumbaTypeSafetyWarning
 from numba.typed import List as TypedList
 
-from eval.trec import rank_documents
+from recommender.trec import rank_documents
 
 __all__ = [
     "DEFAULT_METRICS",

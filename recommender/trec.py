@@ -4,7 +4,8 @@ qrels line: ``need_id 0 result_id grade`` (grade an integer, 0 = not relevant).
 run line:   ``need_id Q0 result_id rank score tag``.
 
 Parsing is strict on purpose: a silently mis-parsed judgement file gives plausible but wrong metrics, so every
-malformed line raises a ``ValueError`` naming the file and the 1-based line number.
+malformed line raises a ``JudgementFileError`` naming the file, the 1-based line number and the field; so do a
+missing file, a folder, a file that is not UTF-8 text and (where a caller asks for it) an empty one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from recommender.errors import TechmatchError
+
 __all__ = [
+    "JudgementFileError",
     "Qrels",
     "Run",
     "rank_documents",
@@ -36,19 +40,31 @@ PathLike = str | os.PathLike[str]
 def rank_documents(doc_scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """Order one query's results by descending score, ties broken by ascending doc id.
 
-    This is the single ranking rule shared by ``write_run`` and ``eval.metrics`` so that a run evaluated in
+    This is the single ranking rule shared by ``write_run`` and ``recommender.metrics`` so that a run evaluated in
     memory and the same run written to disk and read back give identical metrics.
     """
     return sorted(doc_scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def _iter_fields(path: PathLike) -> Iterable[tuple[int, str, list[str]]]:
+class JudgementFileError(TechmatchError, ValueError):
+    """A qrels or run file that cannot be used as it is: says which file, line and field."""
+
+
+def _iter_fields(path: PathLike, what: str) -> Iterable[tuple[int, str, list[str]]]:
     """Yield (line number, raw line, whitespace-split fields), skipping blank lines."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            fields = line.split()
-            if fields:
-                yield lineno, line.rstrip("\n"), fields
+    file = Path(path)
+    if not file.exists():
+        raise JudgementFileError(f"{what} file not found: {file}")
+    if not file.is_file():
+        raise JudgementFileError(f"{what} path is not a file: {file}")
+    try:
+        with file.open(encoding="utf-8-sig") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                fields = line.split()
+                if fields:
+                    yield lineno, line.rstrip("\n"), fields
+    except UnicodeDecodeError:
+        raise JudgementFileError(f"{file}: not a UTF-8 text {what} file") from None
 
 
 def _check_id(value: str, what: str) -> None:
@@ -63,9 +79,9 @@ def read_qrels(path: PathLike) -> Qrels:
     judgements of the same pair are an error rather than a silent last-one-wins.
     """
     qrels: Qrels = {}
-    for lineno, line, fields in _iter_fields(path):
+    for lineno, line, fields in _iter_fields(path, "qrels"):
         if len(fields) != 4:
-            raise ValueError(
+            raise JudgementFileError(
                 f"{path}:{lineno}: malformed qrels line, expected 4 fields "
                 f"'need_id 0 result_id grade' but got {len(fields)}: {line!r}"
             )
@@ -73,13 +89,13 @@ def read_qrels(path: PathLike) -> Qrels:
         try:
             grade = int(grade_text)
         except ValueError:
-            raise ValueError(
+            raise JudgementFileError(
                 f"{path}:{lineno}: malformed qrels line, grade must be an integer but got "
                 f"{grade_text!r}: {line!r}"
             ) from None
         judged = qrels.setdefault(qid, {})
         if docid in judged and judged[docid] != grade:
-            raise ValueError(
+            raise JudgementFileError(
                 f"{path}:{lineno}: conflicting judgement for ({qid}, {docid}): "
                 f"grade {grade} here, {judged[docid]} earlier"
             )
@@ -111,9 +127,9 @@ def read_run(path: PathLike) -> Run:
     an integer so that a shifted or truncated line is caught.
     """
     run: Run = {}
-    for lineno, line, fields in _iter_fields(path):
+    for lineno, line, fields in _iter_fields(path, "run"):
         if len(fields) != 6:
-            raise ValueError(
+            raise JudgementFileError(
                 f"{path}:{lineno}: malformed run line, expected 6 fields "
                 f"'need_id Q0 result_id rank score tag' but got {len(fields)}: {line!r}"
             )
@@ -121,22 +137,22 @@ def read_run(path: PathLike) -> Run:
         try:
             int(rank_text)
         except ValueError:
-            raise ValueError(
+            raise JudgementFileError(
                 f"{path}:{lineno}: malformed run line, rank must be an integer but got {rank_text!r}: "
                 f"{line!r}"
             ) from None
         try:
             score = float(score_text)
         except ValueError:
-            raise ValueError(
+            raise JudgementFileError(
                 f"{path}:{lineno}: malformed run line, score must be a number but got {score_text!r}: "
                 f"{line!r}"
             ) from None
         if not math.isfinite(score):
-            raise ValueError(f"{path}:{lineno}: score must be finite, got {score_text!r}: {line!r}")
+            raise JudgementFileError(f"{path}:{lineno}: score must be finite, got {score_text!r}: {line!r}")
         results = run.setdefault(qid, {})
         if docid in results:
-            raise ValueError(f"{path}:{lineno}: duplicate result {docid!r} for need {qid!r}")
+            raise JudgementFileError(f"{path}:{lineno}: duplicate result {docid!r} for need {qid!r}")
         results[docid] = score
     return run
 
