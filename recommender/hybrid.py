@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 from embeddings.tokenizer import get_tokenizer
 from recommender.ann.base import IndexLoadError, read_manifest, write_manifest
 from recommender.explain import shared_key_terms
+from recommender.filters import ResultFilters
 from recommender.fusion import RRF_K, reciprocal_rank_fusion
 from recommender.records import Kind, Record, parse_record
 from recommender.signal import Signal, Texts, TextsLike, as_texts
@@ -60,9 +61,6 @@ class Match:
         if with_record:
             out["record"] = self.record.to_dict(kind)
         return out
-
-
-RecordFilter = Callable[[Record], bool]
 
 
 class HybridIndex:
@@ -119,15 +117,17 @@ class HybridIndex:
 
     # -- queries ------------------------------------------------------------------------------
     def search(
-        self, queries: Sequence[TextsLike], k: int = 10, record_filter: RecordFilter | None = None,
+        self, queries: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None,
         exclude: Sequence[set[str]] | None = None, explain: bool = True,
     ) -> list[list[Match]]:
-        """Top-k fused matches per query text; a filter narrows by record fields (searched deeper)."""
+        """Top-k fused matches per query text; filters narrow by record fields (searched deeper)."""
+        if filters is not None and not filters.active():
+            filters = None
         queries = [as_texts(q) for q in queries]
         if not queries or not self.records:
             return [[] for _ in queries]
         depth = max(self.depth, k)
-        if record_filter is not None:
+        if filters is not None:
             depth = min(len(self.records), max(depth * 5, 1000))
         per_signal = self._candidates(queries, depth)
         tokenizer = get_tokenizer() if explain else None
@@ -140,7 +140,7 @@ class HybridIndex:
             chosen: list[tuple[str, float]] = []
             for doc_id, score in fused:
                 record = self.records.get(doc_id)
-                if record is None or doc_id in skip or (record_filter is not None and not record_filter(record)):
+                if record is None or doc_id in skip or (filters is not None and not filters.accepts(record)):
                     continue
                 chosen.append((doc_id, score))
                 if len(chosen) == k:

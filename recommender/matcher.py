@@ -13,7 +13,8 @@ from typing import Any
 
 from recommender.ann.base import IndexLoadError
 from recommender.errors import UnknownIdError
-from recommender.hybrid import HybridIndex, Match, RecordFilter
+from recommender.filters import ResultFilters
+from recommender.hybrid import HybridIndex, Match
 from recommender.pipeline import new_index, open_index
 from recommender.records import Record
 from recommender.settings import PipelineSettings
@@ -46,10 +47,10 @@ class Matcher:
         return cls(results_index, needs_index)
 
     def match_texts(
-        self, texts: Sequence[TextsLike], k: int = 10, record_filter: RecordFilter | None = None, explain: bool = True
+        self, texts: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None, explain: bool = True
     ) -> list[list[Match]]:
         """Results for free-text needs."""
-        return self.results.search(texts, k, record_filter=record_filter, explain=explain)
+        return self.results.search(texts, k, filters=filters, explain=explain)
 
     def match_needs(self, needs: Sequence[Record], k: int = 10, explain: bool = True) -> list[list[Match]]:
         return self.match_texts([n.as_query() for n in needs], k, explain=explain)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from recommender.filters import ResultFilters
 from recommender.fusion import reciprocal_rank_fusion
 from recommender.matcher import Matcher
 from recommender.records import Record, load_needs, load_results
@@ -45,7 +46,7 @@ def test_each_match_carries_signals_and_explanation(matcher: Matcher):
 
 def test_filter_update_and_delete_without_rebuild(matcher: Matcher):
     query = ["三元锂电池正极材料循环寿命短"]
-    filtered = matcher.match_texts(query, k=3, record_filter=lambda r: r.extra.get("field") == "储能")[0]
+    filtered = matcher.match_texts(query, k=3, filters=ResultFilters(field="储能"))[0]
     assert [m.id for m in filtered] == ["R4"]
     new = Record("R9", "一种富锂锰基三元正极材料及其循环寿命改善方法", "通过表面包覆提高锂电池正极循环寿命。")
     matcher.results.upsert([new])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recommender.filters import ResultFilters
 from recommender.records import Kind, Record, parse_record
 from service.core.config import MAX_ID_CHARS, MAX_K, MAX_NOTE_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from service.core.errors import ServiceError
@@ -66,34 +67,10 @@ class ResultIn(RecordIn):
     ip_status: str | None = None
 
 
-class Filters(BaseModel):
-    """Narrow matched results by their fields."""
+class MatchFilters(ResultFilters):
+    """Result filters in a JSON body: an unknown name is refused rather than silently ignored."""
 
-    field: str | None = None
-    institution: str | None = None
-    ip_status: str | None = None
-    trl_min: int | None = Field(None, ge=1, le=9)
-    trl_max: int | None = Field(None, ge=1, le=9)
-
-    @model_validator(mode="after")
-    def _range(self) -> Filters:
-        if self.trl_min is not None and self.trl_max is not None and self.trl_min > self.trl_max:
-            raise ValueError(f"trl_min ({self.trl_min}) is greater than trl_max ({self.trl_max})")
-        return self
-
-    def active(self) -> bool:
-        return any(v is not None for v in self.model_dump().values())
-
-    def accepts(self, record: Record) -> bool:
-        extra = record.extra
-        for name in ("field", "institution", "ip_status"):
-            wanted = getattr(self, name)
-            if wanted is not None and str(extra.get(name)) != wanted:
-                return False
-        trl = extra.get("trl")
-        if self.trl_min is not None and not (isinstance(trl, int) and trl >= self.trl_min):
-            return False
-        return not (self.trl_max is not None and not (isinstance(trl, int) and trl <= self.trl_max))
+    model_config = ConfigDict(extra="forbid")
 
 
 class MatchTextIn(BaseModel):
@@ -103,7 +80,7 @@ class MatchTextIn(BaseModel):
     title: str | None = Field(None, max_length=MAX_TITLE_CHARS,
                               description="short statement of the problem; default: the text's first sentence")
     k: int = Field(10, ge=1, le=MAX_K)
-    filters: Filters = Field(default_factory=Filters)
+    filters: MatchFilters = Field(default_factory=MatchFilters)
     explain: bool = Field(True, description="include shared key terms (the reason for each match)")
 
     @field_validator("text")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from recommender.filters import ResultFilters
 from recommender.records import Kind, Record
 from service.core.errors import Conflict, NotFound
 from service.core.live_index import ROWS, LiveIndex, record_hash, row_record
@@ -137,19 +138,21 @@ def delete_record(session: Session, live: LiveIndex, kind: Kind, record_id: str)
     _mirror(session, live)
 
 
-def list_rows(session: Session, kind: Kind, offset: int, limit: int, **filters: Any) -> tuple[list[Row], int]:
-    """A page of records in id order, narrowed by column filters (None: not filtered)."""
+def list_rows(session: Session, kind: Kind, offset: int, limit: int, filters: ResultFilters | None = None,
+              enterprise: str | None = None) -> tuple[list[Row], int]:
+    """A page of records in id order: results narrowed by ``filters``, needs by ``enterprise`` (None: all)."""
     row_type = ROWS[kind]
     query = select(row_type)
-    for name, value in filters.items():
-        if value is None:
-            continue
+    if enterprise is not None:
+        query = query.where(NeedRow.enterprise == enterprise)
+    conditions = filters.conditions() if filters is not None else {}
+    for name, value in conditions.items():
         if name == "trl_min":
-            query = query.where(row_type.trl >= value)  # type: ignore[union-attr]
+            query = query.where(ResultRow.trl >= value)
         elif name == "trl_max":
-            query = query.where(row_type.trl <= value)  # type: ignore[union-attr]
+            query = query.where(ResultRow.trl <= value)
         else:
-            query = query.where(getattr(row_type, name) == value)
+            query = query.where(getattr(ResultRow, name) == value)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(row_type.id).offset(offset).limit(limit)).all()
     return list(rows), int(total)

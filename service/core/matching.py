@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from recommender.filters import ResultFilters
 from recommender.records import Kind, Record
 from service.core.errors import ServiceError
 from service.core.live_index import LiveIndex
 
-RecordFilter = Callable[[Record], bool]
+
 def _grade(live: LiveIndex, query_id: str, matches: list, kind: Kind, query: Record | None = None) -> None:
     from recommender.learning.grading import attach_grades
 
     attach_grades(live.matcher, query_id, matches, kind, query=query)
 
 
-def results_for(live: LiveIndex, need: Record, k: int, record_filter: RecordFilter | None = None,
+def results_for(live: LiveIndex, need: Record, k: int, filters: ResultFilters | None = None,
                 explain: bool = True) -> list[dict[str, Any]]:
     """Top-k results for a need's text, with each match's signals, shared terms and record.
 
@@ -24,13 +24,13 @@ def results_for(live: LiveIndex, need: Record, k: int, record_filter: RecordFilt
     a stored need or free text wrapped in a Record; the grader (if installed) grades against it."""
     live.catch_up()  # writes other worker processes committed since this one last searched
     query = need.as_query()
-    if record_filter is None and live.batcher is not None:
+    if (filters is None or not filters.active()) and live.batcher is not None:
         matches = live.batcher.search(query, k, explain)
         with live.lock.reading():
             _grade(live, need.id, matches, "result", need)
     else:
         with live.lock.reading():
-            matches = live.matcher.results.search([query], k, record_filter=record_filter, explain=explain)[0]
+            matches = live.matcher.results.search([query], k, filters=filters, explain=explain)[0]
             _grade(live, need.id, matches, "result", need)
     return [m.to_dict("result", with_record=True) for m in matches]
 

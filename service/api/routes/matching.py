@@ -15,6 +15,5 @@ router = APIRouter(tags=["matching"])
 @router.post("/match", response_model=MatchesOut, summary="Top-k results for a need given as free text")
 def match_text(body: MatchTextIn, caller: CallerDep, services: ServicesDep) -> MatchesOut:
     query = free_text_need(body.text, body.title)
-    filters = body.filters.accepts if body.filters.active() else None
-    matches = results_for(services.live, query, body.k, filters, body.explain)
+    matches = results_for(services.live, query, body.k, body.filters, body.explain)
     return MatchesOut(query={"title": query.title, "text": body.text, "k": body.k}, matches=matches)

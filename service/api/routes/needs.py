@@ -9,8 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
 
+from recommender.filters import ResultFilters
 from service.api.deps import BrokerDep, CallerDep, PagingDep, ServicesDep, SessionDep
-from service.api.schemas import Filters, MatchesOut, NeedIn, Page, WriteOut
+from service.api.schemas import MatchesOut, NeedIn, Page, WriteOut
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
@@ -102,13 +103,11 @@ def delete_need(need_id: str, session: SessionDep, caller: CallerDep, services: 
 @router.get("/{need_id}/matches", response_model=MatchesOut, summary="Top-k results for a stored need")
 def need_matches(
     need_id: str, session: SessionDep, caller: CallerDep, services: ServicesDep,
+    filters: Annotated[ResultFilters, Query()],
     k: Annotated[int, Query(ge=1, le=MAX_K, description=f"matches to return (1-{MAX_K})")] = 10,
-    field: str | None = None, institution: str | None = None, ip_status: str | None = None,
-    trl_min: Annotated[int | None, Query(ge=1, le=9)] = None, trl_max: Annotated[int | None, Query(ge=1, le=9)] = None,
     explain: bool = True,
 ) -> MatchesOut:
     row = _own_row(session, caller, need_id)
     record = catalog.row_record(row, "need")
-    filters = Filters(field=field, institution=institution, ip_status=ip_status, trl_min=trl_min, trl_max=trl_max)
-    matches = results_for(services.live, record, k, filters.accepts if filters.active() else None, explain)
+    matches = results_for(services.live, record, k, filters, explain)
     return MatchesOut(query=catalog.row_out(row), matches=matches)

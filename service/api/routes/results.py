@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
 
+from recommender.filters import ResultFilters
 from service.api.deps import BrokerDep, CallerDep, PagingDep, ServicesDep, SessionDep
-from service.api.schemas import Filters, MatchesOut, Page, ResultIn, WriteOut
+from service.api.schemas import MatchesOut, Page, ResultIn, WriteOut
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
@@ -19,13 +20,9 @@ router = APIRouter(prefix="/results", tags=["results"])
 
 @router.get("", response_model=Page, summary="List results, filtered by field, institution, TRL, IP status")
 def list_results(
-    session: SessionDep, caller: CallerDep, paging: PagingDep,
-    field: str | None = None, institution: str | None = None, ip_status: str | None = None,
-    trl_min: Annotated[int | None, Query(ge=1, le=9)] = None, trl_max: Annotated[int | None, Query(ge=1, le=9)] = None,
+    session: SessionDep, caller: CallerDep, paging: PagingDep, filters: Annotated[ResultFilters, Query()],
 ) -> Page:
-    Filters(trl_min=trl_min, trl_max=trl_max)  # validates the range
-    rows, total = catalog.list_rows(session, "result", paging.offset, paging.limit, field=field,
-                                    institution=institution, ip_status=ip_status, trl_min=trl_min, trl_max=trl_max)
+    rows, total = catalog.list_rows(session, "result", paging.offset, paging.limit, filters=filters)
     return Page(items=[catalog.row_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
 
 
