@@ -26,4 +26,8 @@ class UnknownIdError(TechmatchError, KeyError):
         return str(self.args[0])
 
 
+class EmptyIndexError(TechmatchError):
+    """A search or triage that needs records of a side that holds none yet (e.g. no needs to push to)."""
+
+
 USER_ERRORS: tuple[type[BaseException], ...] = (TechmatchError, UnknownModelError, ModelLoadError)

@@ -21,7 +21,7 @@ from recommender.explain import shared_key_terms
 from recommender.filters import ResultFilters
 from recommender.fusion import RRF_K, reciprocal_rank_fusion
 from recommender.records import Kind, Record, parse_record
-from recommender.signal import Signal, Texts, TextsLike, as_texts
+from recommender.signal import Hits, Signal, Texts, TextsLike, as_texts
 
 RECORDS_FILE = "records.jsonl"
 _HELPERS = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="techmatch-signal")
@@ -109,6 +109,11 @@ class HybridIndex:
             signal.delete(present)
         return len(present)
 
+    def prepare(self) -> None:
+        """Rebuild every signal's lazy structures now (after a change), not in the next search."""
+        for signal in self.signals.values():
+            signal.prepare()
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -121,19 +126,32 @@ class HybridIndex:
         exclude: Sequence[set[str]] | None = None, explain: bool = True,
     ) -> list[list[Match]]:
         """Top-k fused matches per query text; filters narrow by record fields (searched deeper)."""
+        return self.search_with_hits(queries, k, filters, exclude, explain)[0]
+
+    def search_with_hits(
+        self, queries: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None,
+        exclude: Sequence[set[str]] | None = None, explain: bool = True, hit_depth: int = 0,
+    ) -> tuple[list[list[Match]], list[dict[str, Hits]]]:
+        """``search``, plus each signal's own candidate list per query, at least ``hit_depth`` long.
+
+        The lists are what a learned grader reads (each signal's ranks and score statistics over the corpus),
+        so grading the matches costs no second search. Fusion still reads only each list's top ``depth``, so
+        the matches are the same whatever ``hit_depth`` is."""
         if filters is not None and not filters.active():
             filters = None
         queries = [as_texts(q) for q in queries]
         if not queries or not self.records:
-            return [[] for _ in queries]
+            return [[] for _ in queries], [{} for _ in queries]
         depth = max(self.depth, k)
         if filters is not None:
             depth = min(len(self.records), max(depth * 5, 1000))
-        per_signal = self._candidates(queries, depth)
+        per_signal = self._candidates(queries, max(depth, hit_depth))
         tokenizer = get_tokenizer() if explain else None
         out: list[list[Match]] = []
+        hits_out: list[dict[str, Hits]] = []
         for qi, query in enumerate(queries):
-            rankings = {name: hits[qi] for name, hits in per_signal.items()}
+            hits_out.append({name: hits[qi] for name, hits in per_signal.items()})
+            rankings = {name: hits[qi][:depth] for name, hits in per_signal.items()}
             own = {name: {d: (r, s) for r, (d, s) in enumerate(hits, start=1)} for name, hits in rankings.items()}
             fused = reciprocal_rank_fusion(rankings, self.weights, self.rrf_k)
             skip = exclude[qi] if exclude else set()
@@ -157,7 +175,7 @@ class HybridIndex:
                 matches.append(Match(doc_id, record.title, score, rank, signals, shared, record))
             self._fill_missing_scores(query, matches)
             out.append(matches)
-        return out
+        return out, hits_out
 
     def _candidates(self, queries: list[Texts], depth: int) -> dict[str, list]:
         """Each weighted signal's top ``depth`` per query. Signals that run outside the GIL (dense) work in a

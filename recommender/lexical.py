@@ -54,9 +54,12 @@ class BM25Signal(Signal):
             self.tokens[row] = []
         self._bm25 = None
 
-    def _scores(self, query: str) -> np.ndarray:
+    def prepare(self) -> None:
         if self._bm25 is None:
             self._rebuild()
+
+    def _scores(self, query: str) -> np.ndarray:
+        self.prepare()
         assert self._bm25 is not None
         tokens = self.tokenize(query)
         if not tokens or not len(self.slots):

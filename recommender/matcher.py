@@ -1,28 +1,39 @@
-"""Both directions of matching: needs -> results, and results -> needs (enterprises).
+"""Both directions of matching, and the one index-folder format that holds them.
 
-A matcher folder holds one hybrid index per side; the results side is required, the needs side is
-optional (it is what lets a broker push a result to the enterprises whose needs it answers).
+A matcher holds one hybrid index per side: results (what needs are matched against) and needs (what lets
+a broker push a result to the enterprises whose needs it answers), plus an optional learned grader. Its
+folder::
+
+    matcher.json      {"sides": [...], "format_version": 1}: the sides saved (an empty side is not)
+    results/ needs/   one hybrid index each (records, every signal, a manifest with checksums)
+    grader/           optional: a learned grader installed by 'techmatch train' (checksummed artefact)
+
+The CLI, the evaluation and the service all read and write folders through this module only.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from recommender.ann.base import IndexLoadError
-from recommender.errors import UnknownIdError
+from recommender.errors import EmptyIndexError, UnknownIdError
 from recommender.filters import ResultFilters
 from recommender.hybrid import HybridIndex, Match
 from recommender.pipeline import new_index, open_index
-from recommender.records import Record
+from recommender.records import Kind, Record
 from recommender.settings import PipelineSettings
 from recommender.signal import TextsLike
 
-SIDES = {"result": "results", "need": "needs"}
+SIDES: dict[Kind, str] = {"result": "results", "need": "needs"}
 MATCHER_MANIFEST = "matcher.json"
+MATCHER_FORMAT = 1
 GRADER_FOLDER = "grader"  # an optional learned grader (recommender.learning), installed by 'techmatch train'
+log = logging.getLogger("techmatch")
 
 
 class Matcher:
@@ -46,6 +57,21 @@ class Matcher:
             needs_index.build(needs)
         return cls(results_index, needs_index)
 
+    @classmethod
+    def empty(cls, settings: PipelineSettings | None = None) -> Matcher:
+        """Both sides, nothing indexed yet (a new service)."""
+        return cls(new_index("result", settings), new_index("need", settings))
+
+    def side(self, kind: Kind) -> HybridIndex | None:
+        return self.results if kind == "result" else self.needs
+
+    def set_side(self, kind: Kind, index: HybridIndex) -> None:
+        if kind == "result":
+            self.results = index
+        else:
+            self.needs = index
+
+    # -- both directions ------------------------------------------------------------------------
     def match_texts(
         self, texts: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None, explain: bool = True
     ) -> list[list[Match]]:
@@ -67,31 +93,81 @@ class Matcher:
 
     def match_results(self, results: Sequence[Record], k: int = 10, explain: bool = True) -> list[list[Match]]:
         """Needs (and so enterprises) for results: the reverse direction."""
-        if self.needs is None:
-            raise IndexLoadError("this index holds no needs: build it with 'techmatch index --needs N'")
+        if self.needs is None or not len(self.needs):
+            raise EmptyIndexError("this index holds no needs: build it with 'techmatch index --needs N' "
+                                  "(or, in the service, add needs first)")
         return self.needs.search([r.as_query() for r in results], k, explain=explain)
 
+    # -- the folder -----------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
+        """Write every non-empty side (an empty side's old folder is removed), then the manifest.
+
+        The grader is not written here: it is installed on its own (``install_grader``) and left as it is."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.results.save(folder / SIDES["result"])
-        if self.needs is not None:
-            self.needs.save(folder / SIDES["need"])
-        sides = ["result"] + (["need"] if self.needs is not None else [])
-        (folder / MATCHER_MANIFEST).write_text(json.dumps({"sides": sides}), encoding="utf-8")
-        if self.grader is not None:
-            self.grader.save(folder / GRADER_FOLDER)
+        sides: list[str] = []
+        for kind, name in SIDES.items():
+            index = self.side(kind)
+            if index is not None and len(index):
+                index.save(folder / name)
+                sides.append(kind)
+            elif (folder / name).exists():
+                shutil.rmtree(folder / name)
+        manifest = {"sides": sides, "format_version": MATCHER_FORMAT}
+        (folder / MATCHER_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    @staticmethod
+    def install_grader(folder: str | Path, grader: Any) -> Path:
+        """Put a grader into an index folder: written beside it first, then swapped in whole."""
+        folder = Path(folder)
+        staging = folder / f"{GRADER_FOLDER}.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        grader.save(staging)
+        shutil.rmtree(folder / GRADER_FOLDER, ignore_errors=True)
+        staging.rename(folder / GRADER_FOLDER)
+        return folder / GRADER_FOLDER
 
     @classmethod
-    def load(cls, folder: str | Path, settings: PipelineSettings | None = None) -> Matcher:
-        folder = Path(folder)
-        if not (folder / MATCHER_MANIFEST).exists():
-            raise IndexLoadError(f"{folder}: not a techmatch index folder (build one with 'techmatch index')")
-        results = open_index(folder / SIDES["result"], "result", settings)
-        needs = open_index(folder / SIDES["need"], "need", settings) if (folder / SIDES["need"]).exists() else None
-        grader = None
-        if (folder / GRADER_FOLDER).exists():
-            from recommender.learning.grader import Grader
+    def load(
+        cls, folder: str | Path, settings: PipelineSettings | None = None, missing_ok: bool = False,
+        strict_grader: bool = True,
+    ) -> Matcher:
+        """Load a folder written by ``save`` (damaged or other-model indexes raise ``IndexLoadError``).
 
-            grader = Grader.load(folder / GRADER_FOLDER)  # refuses a damaged or edited grader (IndexLoadError)
-        return cls(results, needs, grader)
+        ``missing_ok``: a folder without a manifest gives an empty matcher (a service's first start);
+        ``strict_grader=False``: a damaged grader is left out with a warning instead of refusing the folder."""
+        folder = Path(folder)
+        manifest = folder / MATCHER_MANIFEST
+        if not manifest.exists():
+            if missing_ok:
+                return cls.empty(settings)
+            raise IndexLoadError(f"{folder}: not a techmatch index folder (build one with 'techmatch index')")
+        try:
+            info = json.loads(manifest.read_text(encoding="utf-8"))
+            sides = set(info["sides"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            raise IndexLoadError(f"{manifest}: damaged index manifest ({exc})") from None
+        if info.get("format_version", MATCHER_FORMAT) != MATCHER_FORMAT:
+            raise IndexLoadError(f"{folder}: index folder format {info.get('format_version')} is not supported; "
+                                 "rebuild it with 'techmatch index'")
+        loaded: dict[str, HybridIndex | None] = {}
+        for kind, name in SIDES.items():
+            if kind in sides:
+                loaded[kind] = open_index(folder / name, kind, settings)
+            else:
+                loaded[kind] = new_index(kind, settings) if missing_ok or kind == "result" else None
+        return cls(loaded["result"], loaded["need"], cls._load_grader(folder, strict_grader))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _load_grader(folder: Path, strict: bool) -> Any | None:
+        if not (folder / GRADER_FOLDER).exists():
+            return None
+        from recommender.learning.grader import Grader
+
+        try:
+            return Grader.load(folder / GRADER_FOLDER)  # refuses a damaged or edited grader (IndexLoadError)
+        except IndexLoadError as exc:
+            if strict:
+                raise
+            log.warning("grader at %s not used: %s", folder / GRADER_FOLDER, exc)
+            return None

@@ -76,6 +76,10 @@ class Signal(ABC):
     @abstractmethod
     def load(self, folder: Path) -> None: ...
 
+    def prepare(self) -> None:  # noqa: B027 - optional: most signals have nothing lazy to build
+        """Build whatever ``search`` would otherwise build lazily on its first call after a change, so that a
+        writer pays for it and not the next reader (a no-op for signals without lazy state)."""
+
 
 class SlotTable:
     """Maps string ids to matrix rows; deleted rows stay as dead slots until the next fit."""

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recommender.ann.base import IndexLoadError
-from recommender.errors import UserError
-from recommender.matcher import UnknownIdError
+from recommender.errors import USER_ERRORS, EmptyIndexError, TechmatchError, UnknownIdError
 from recommender.records import RecordFileError
+from recommender.trec import JudgementFileError
 from service.core.errors import ServiceError
 
 log = logging.getLogger("techmatch.service")
@@ -44,6 +44,18 @@ def describe_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
     return "; ".join(sentences) or "invalid request", clean
 
 
+# The HTTP status of each kind of error the library raises for what a caller gave or asked for.
+USER_ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (UnknownIdError, 404), (RecordFileError, 422), (JudgementFileError, 422), (EmptyIndexError, 409),
+    (IndexLoadError, 409),
+)
+
+
+def user_error_status(exc: BaseException) -> int:
+    """404 for an unknown id, 422 for a bad file, 409 for an index that cannot do it (yet), else 400."""
+    return next((status for error, status in USER_ERROR_STATUS if isinstance(exc, error)), 400)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
@@ -66,14 +78,14 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = "the body could not be read: send UTF-8 encoded JSON (or a multipart upload where one is expected)"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
-    def plain(status: int):
-        async def handler(_: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=status)
-        return handler
+    @app.exception_handler(TechmatchError)
+    async def _user(_: Request, exc: Exception) -> JSONResponse:
+        # The library's errors already say what is wrong in their message: only the status is the service's.
+        return JSONResponse({"detail": str(exc)}, status_code=user_error_status(exc))
 
-    # Errors of the core that already say what is wrong in their message: only the status is the service's.
-    for error, status in ((UnknownIdError, 404), (RecordFileError, 422), (IndexLoadError, 409), (UserError, 400)):
-        app.add_exception_handler(error, plain(status))
+    for error in USER_ERRORS:
+        if error is not TechmatchError:
+            app.add_exception_handler(error, _user)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

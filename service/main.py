@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
+from service.api.responses import ERROR_RESPONSES
 from service.api.routes import feedback, health, matching, needs, partners, results, triage
 from service.core.config import ServiceSettings
 from service.core.db import describe, make_engine, make_sessions
-from service.core.live_index import LiveIndex
 from service.core.security import CallerCache
+from service.core.sync import IndexSync
 from service.errors import install_error_handlers
 
 log = logging.getLogger("techmatch.service")
@@ -31,15 +33,16 @@ A broker key sees and does everything; an enterprise key sees and changes only i
 """
 
 
-def open_services(settings: ServiceSettings, progress: bool = False) -> Services:
+def open_services(settings: ServiceSettings) -> Services:
     """Connect the database and load the index, re-syncing it with the database."""
     url = settings.resolved_database_url
     engine = make_engine(url)
     sessions = make_sessions(engine)
-    live = LiveIndex(settings.resolved_index_dir, settings.pipeline, settings.batch_queries, settings.parallel_batches)
-    report = live.open(sessions, progress=progress)
+    sync = IndexSync(settings.resolved_index_dir, settings.pipeline, settings.batch_queries,
+                     settings.parallel_batches)
+    report = sync.open(sessions)
     log.info("database %s; index %s (%s)", describe(url), settings.resolved_index_dir, report.summary())
-    return Services(settings, engine, sessions, live, CallerCache(sessions))
+    return Services(settings, engine, sessions, sync, CallerCache(sessions))
 
 
 class BodyLimit:
@@ -63,6 +66,12 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids (the route function's name, e.g. ``list_needs``) for clients generated from
+    ``/openapi.json``; FastAPI's default appends the path and method, which change with every refactor."""
+    return route.name
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """A new app; the database and index are opened when it starts (lifespan), closed when it stops."""
     settings = settings or ServiceSettings()
@@ -73,10 +82,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            app.state.services.live.close()
-            app.state.services.engine.dispose()
+            app.state.services.sync.close()
+            app.state.services.db.dispose()
 
-    app = FastAPI(title="techmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="techmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  generate_unique_id_function=operation_id, responses=ERROR_RESPONSES)
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

@@ -75,14 +75,13 @@ def index(
     """Embed and index results (and optionally needs) into a folder."""
     import time
 
-    from recommender.matcher import Matcher
+    from recommender.engine import Engine
 
     settings = settings_from(model, signals, weights, ann)
     result_records = _load(results, "result", skip_invalid)
     need_records = _load(needs, "need", skip_invalid) if needs else None
     start = time.perf_counter()
-    matcher = Matcher.build(result_records, need_records, settings)
-    matcher.save(out)
+    Engine.build(result_records, need_records, settings).save(out)
     typer.echo(
         f"indexed {len(result_records)} results" + (f" and {len(need_records)} needs" if need_records else "")
         + f" with {settings.model} ({', '.join(settings.signals)}) in {time.perf_counter() - start:.1f}s -> {out}"
@@ -118,7 +117,7 @@ def match(
     model: ModelOpt = None, skip_invalid: SkipOpt = False,
 ) -> None:
     """Top-k results for a need (--text or --needs), or top-k needs for a result (--result)."""
-    from recommender.matcher import Matcher
+    from recommender.engine import Engine
     from recommender.records import free_text_need
 
     chosen = [x for x in (text, needs, result) if x is not None]
@@ -127,21 +126,17 @@ def match(
     if text is not None and not text.strip():
         raise fail("--text is empty")
     settings = settings_from(model, None, None, None) if model else None
-    matcher = Matcher.load(index_dir, settings)
+    engine = Engine.load(index_dir, settings)
     if result is not None:
-        record = matcher.result_record(result)
-        queries = [(record.id, record.title, None)]
-        rankings = matcher.match_results([record], top)
+        queries = [engine.record("result", result)]
+        rankings = engine.needs_for(queries, top)
         kind = "need"
     else:
-        query_records = [free_text_need(text)] if text is not None else _load(needs, "need", skip_invalid)
-        queries = [(r.id, r.title, r) for r in query_records]
-        rankings = matcher.match_needs(query_records, top)
+        queries = [free_text_need(text)] if text is not None else _load(needs, "need", skip_invalid)
+        rankings = engine.results_for(queries, top)
         kind = "result"
-    from recommender.learning.grading import attach_grades
-
-    for (qid, qtitle, query_record), matches in zip(queries, rankings):
-        attach_grades(matcher, qid, matches, kind, query=query_record)
+    for query, matches in zip(queries, rankings):
+        qid, qtitle = query.id, query.title
         if as_json:
             typer.echo(json.dumps({"query": qid, "matches": [m.to_dict(kind) for m in matches]}, ensure_ascii=False))
         else:

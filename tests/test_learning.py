@@ -178,7 +178,7 @@ def test_grade_command_follows_the_contract(tmp_path: Path):
 
 
 def test_train_installs_then_refuses_a_worse_grader_and_matches_carry_grades(tmp_path: Path):
-    from recommender.learning.grading import attach_grades
+    from recommender.engine import Engine
     from recommender.matcher import Matcher
 
     index_dir = tmp_path / "index"
@@ -217,10 +217,9 @@ def test_train_installs_then_refuses_a_worse_grader_and_matches_carry_grades(tmp
     assert matches[0]["id"] == "R3" and matches[0]["grade"] == 3
     assert all(m["grade"] in (0, 1, 3) and 0 < m["grade_probability"] <= 1 for m in matches)
 
-    matcher = Matcher.load(index_dir)  # the other direction: needs (enterprises) for a result
-    assert matcher.grader is not None
-    matches = matcher.match_results([matcher.result_record("R1")], 4)[0]
-    attach_grades(matcher, "R1", matches, "need")
+    engine = Engine.load(index_dir)  # the other direction: needs (enterprises) for a result
+    assert engine.grader is not None
+    matches = engine.needs_for([engine.record("result", "R1")], 4)[0]
     assert matches[0].id == "N1" and matches[0].grade == 3 and matches[0].to_dict("need")["grade"] == 3
 
     (index_dir / "grader" / "info.json").write_text("{}", encoding="utf-8")

@@ -18,8 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data.synthetic import generate_world, write_world
-from recommender.ann.base import IndexLoadError
-from recommender.errors import USER_ERRORS
+from recommender.errors import USER_ERRORS, EmptyIndexError
 from recommender.matcher import Matcher, UnknownIdError
 from recommender.records import Record, RecordFileError, load_needs, load_results
 from recommender.settings import PipelineSettings
@@ -191,7 +190,7 @@ def test_push_both_ways(matcher: Matcher):
     with pytest.raises(UnknownIdError, match="unknown need id 'N404'"):
         push_for_need(matcher, "N404")
     without_needs = Matcher(matcher.results)
-    with pytest.raises(IndexLoadError, match="holds no needs"):
+    with pytest.raises(EmptyIndexError, match="holds no needs"):
         push_for_need(without_needs, "NA")
     assert [t.kind for t in push_for_result(without_needs, "HOT", funds=FUNDS)] == ["fund", "fund"]
 

@@ -12,7 +12,7 @@ candidates, or among the hybrid's top three hundred.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from embeddings.tokenizer import get_tokenizer
 from recommender.hybrid import HybridIndex
 from recommender.records import Record
+from recommender.signal import Hits
 
 FEATURE_VERSION = 1
 CORPUS_DEPTH = 300  # candidates per signal used for ranks and the need's score statistics
@@ -81,12 +82,17 @@ class PairFeaturizer:
         self.tokenizer = get_tokenizer()
         self._dense = next((s for s in index.signals.values() if hasattr(s, "embedder")), None)
 
-    def _need_context(self, need: Record) -> dict:
-        """Per-need statistics over the corpus: each signal's ranking and top scores."""
+    def _need_context(self, need: Record, known_hits: Mapping[str, Hits] | None = None) -> dict:
+        """Per-need statistics over the corpus: each signal's ranking and top scores.
+
+        ``known_hits`` are signal candidate lists the caller already has for this need's query, from searches
+        at least ``depth`` deep (``HybridIndex.search_with_hits``): their first ``depth`` entries are exactly
+        what searching again would give, so they are used instead."""
         query = need.as_query()
         context: dict = {"query": query, "signals": {}}
         for name, signal in self.index.signals.items():
-            hits = signal.search([query], self.depth)[0]
+            given = (known_hits or {}).get(name)
+            hits = given[:self.depth] if given is not None else signal.search([query], self.depth)[0]
             scores = np.array([s for _, s in hits], dtype=np.float64)
             context["signals"][name] = {
                 "rank": {d: r for r, (d, _) in enumerate(hits, start=1)},
@@ -122,8 +128,12 @@ class PairFeaturizer:
             tops[g] = float(hits[0][1]) if hits else 0.0
         return sims, tops
 
-    def transform(self, needs: Sequence[Record], result_ids: Sequence[str]) -> np.ndarray:
-        """One row per pair (needs[i], result_ids[i]); unknown result ids raise ``KeyError``."""
+    def transform(
+        self, needs: Sequence[Record], result_ids: Sequence[str], known_hits: Mapping[str, Hits] | None = None
+    ) -> np.ndarray:
+        """One row per pair (needs[i], result_ids[i]); unknown result ids raise ``KeyError``.
+
+        ``known_hits``: the signals' candidate lists for the query, when every pair has the same need."""
         if len(needs) != len(result_ids):
             raise ValueError(f"{len(needs)} needs but {len(result_ids)} result ids: pairs must align")
         unknown = [r for r in result_ids if r not in self.index.records]
@@ -139,7 +149,7 @@ class PairFeaturizer:
         weights, rrf_k = self.index.weights, self.index.rrf_k
         for g, members in groups.items():
             need = needs[g]
-            context = self._need_context(need)
+            context = self._need_context(need, known_hits)
             ids = [result_ids[i] for i in members]
             scores = self.index.score_pairs([context["query"]], [ids])
             for row, i in enumerate(members):

@@ -9,7 +9,7 @@ distribution, which minimises the expected absolute error the contest scored (1 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from recommender.hybrid import HybridIndex, Match
 from recommender.learning.artefact import ArtefactError, load_artefact, save_artefact
 from recommender.learning.features import FEATURE_VERSION, PairFeaturizer
 from recommender.records import Record
+from recommender.signal import Hits
 
 GRADER_KIND = "techmatch-grader"
 
@@ -78,11 +79,15 @@ class Grader:
         index = (cumulative_from_top >= 0.5).argmax(axis=1)
         return np.asarray(self.levels, dtype=int)[index]
 
-    def predict_proba(self, index: HybridIndex, queries: Sequence[Record], result_ids: Sequence[str]) -> np.ndarray:
-        """Probability of each level for the aligned pairs (queries[i], result_ids[i])."""
+    def predict_proba(
+        self, index: HybridIndex, queries: Sequence[Record], result_ids: Sequence[str],
+        known_hits: Mapping[str, Hits] | None = None,
+    ) -> np.ndarray:
+        """Probability of each level for the aligned pairs (queries[i], result_ids[i]); ``known_hits``: the
+        signals' candidate lists for the query when all pairs share one (saves searching again)."""
         if not len(queries):
             return np.zeros((0, len(self.levels)))
-        return self.proba_from_features(self.featurizer(index).transform(queries, result_ids))
+        return self.proba_from_features(self.featurizer(index).transform(queries, result_ids, known_hits))
 
     def predict_grade(self, index: HybridIndex, queries: Sequence[Record], result_ids: Sequence[str]) -> np.ndarray:
         """Integer grade (on the training judgements' scale) for each aligned pair."""
@@ -93,12 +98,14 @@ class Grader:
         return self.predict_proba(index, queries, result_ids) @ np.asarray(self.levels, dtype=np.float64)
 
     def annotate(
-        self, matcher: Any, query_id: str, matches: list[Match], kind: str, query: Record | None = None
+        self, matcher: Any, query_id: str, matches: list[Match], kind: str, query: Record | None = None,
+        known_hits: Mapping[str, Hits] | None = None,
     ) -> None:
         """Fill ``grade`` and ``grade_probability`` (the probability of that grade) of each match.
 
         kind 'result': matches are results for the need ``query`` (or, if not given, the indexed need
-        ``query_id``); kind 'need': matches are needs for the result ``query_id``, each need the query.
+        ``query_id``), and ``known_hits`` may carry the signals' candidate lists the search already found;
+        kind 'need': matches are needs for the result ``query_id``, each need the query.
         """
         if not matches:
             return
@@ -108,7 +115,8 @@ class Grader:
             queries, result_ids = [query] * len(matches), [m.id for m in matches]
         else:
             queries, result_ids = [m.record for m in matches], [query_id] * len(matches)
-        proba = self.predict_proba(matcher.results, queries, result_ids)
+            known_hits = None  # those lists rank needs, not results
+        proba = self.predict_proba(matcher.results, queries, result_ids, known_hits)
         grades = self.grade_from_proba(proba)
         for m, row, grade in zip(matches, proba, grades):
             m.grade = int(grade)

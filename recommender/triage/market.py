@@ -10,7 +10,8 @@ given, replaces the rank-based strength with its P(grade 3) (see weights.py for 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,8 @@ from recommender.records import Record
 from recommender.triage import weights as W
 
 SEARCH_BATCH = 256
+Guard = Callable[[], AbstractContextManager[Any]]
+Progress = Callable[[int, int], None]  # (needs done, needs in all): a progress bar outside the terminal
 
 
 class Grader(Protocol):
@@ -51,17 +54,24 @@ class MarketPull:
 
 
 def rank_candidates(
-    index: HybridIndex, needs: Sequence[Record], depth: int = W.CANDIDATES_PER_NEED, progress: bool = True
+    index: HybridIndex, needs: Sequence[Record], depth: int = W.CANDIDATES_PER_NEED, progress: bool = True,
+    guard: Guard = nullcontext, on_progress: Progress | None = None,
 ) -> dict[str, list[Candidate]]:
-    """Each need's top ``depth`` results (fused hybrid ranking), searched in batches with a progress bar."""
+    """Each need's top ``depth`` results (fused hybrid ranking), searched in batches with a progress bar.
+
+    Each batch runs inside ``guard()`` (a live index's read lock), so a writer waits for one batch at most,
+    never for the whole corpus."""
     out: dict[str, list[Candidate]] = {}
     bar = tqdm(total=len(needs), desc="matching needs", unit="need", disable=not progress)
     for start in range(0, len(needs), SEARCH_BATCH):
         batch = needs[start:start + SEARCH_BATCH]
-        rankings = index.search([n.as_query() for n in batch], depth, explain=False)
+        with guard():
+            rankings = index.search([n.as_query() for n in batch], depth, explain=False)
         for need, matches in zip(batch, rankings):
             out[need.id] = [Candidate(need.id, m.id, m.rank, m.score) for m in matches]
         bar.update(len(batch))
+        if on_progress is not None:
+            on_progress(start + len(batch), len(needs))
     bar.close()
     return out
 
@@ -95,7 +105,7 @@ def rank_strengths(candidates: dict[str, list[Candidate]]) -> None:
 
 def learned_strengths(
     candidates: dict[str, list[Candidate]], grader: Grader, index: HybridIndex, needs: Sequence[Record],
-    progress: bool = True,
+    progress: bool = True, guard: Guard = nullcontext,
 ) -> None:
     """Strength from the grader's P(grade 3), half relative to the need's best candidate, half absolute."""
     by_id = {n.id: n for n in needs}
@@ -105,7 +115,14 @@ def learned_strengths(
         chunk = need_ids[start:start + SEARCH_BATCH]
         queries = [by_id[nid] for nid in chunk for _ in candidates[nid]]
         ids = [c.result_id for nid in chunk for c in candidates[nid]]
-        proba = np.asarray(grader.predict_proba(index, queries, ids), dtype=float)
+        with guard():
+            present = [i for i, rid in enumerate(ids) if rid in index.records]  # a result deleted meanwhile
+            proba = np.zeros((len(ids), 2))
+            if present:
+                found = np.asarray(grader.predict_proba(index, [queries[i] for i in present],
+                                                        [ids[i] for i in present]), dtype=float)
+                proba = np.zeros((len(ids), found.shape[1]))
+                proba[present] = found
         strong = proba[:, -1]
         offset = 0
         for nid in chunk:
@@ -130,14 +147,18 @@ def pull_of(strengths: Sequence[float]) -> float:
 
 def market_pull(
     index: HybridIndex, needs: Sequence[Record], grader: Grader | None = None,
-    depth: int = W.CANDIDATES_PER_NEED, progress: bool = True,
+    depth: int = W.CANDIDATES_PER_NEED, progress: bool = True, guard: Guard = nullcontext,
+    on_progress: Progress | None = None,
 ) -> MarketPull:
-    """Match every need, give each candidate its strength, and sum them up per result."""
-    candidates = rank_candidates(index, needs, depth, progress)
+    """Match every need, give each candidate its strength, and sum them up per result.
+
+    ``guard`` wraps each batch of index reads (see ``rank_candidates``); ``on_progress(done, total)`` is
+    called after each batch of needs is matched."""
+    candidates = rank_candidates(index, needs, depth, progress, guard, on_progress)
     if grader is None:
         rank_strengths(candidates)
     else:
-        learned_strengths(candidates, grader, index, needs, progress)
+        learned_strengths(candidates, grader, index, needs, progress, guard)
     factors = budget_factors(needs)
     wanted_by: dict[str, list[Candidate]] = {}
     for need_id, cands in candidates.items():

@@ -2,14 +2,14 @@
 
 Enterprises are found through their needs (the matcher's needs index, searched with the result's text);
 funds through their sectors and stages (funds.match_funds). Unknown ids raise UnknownIdError, an index
-without needs raises IndexLoadError: both say what to do.
+without needs raises EmptyIndexError: both say what to do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from recommender.ann.base import IndexLoadError
+from recommender.errors import EmptyIndexError
 from recommender.hybrid import Match
 from recommender.matcher import Matcher
 from recommender.triage.enterprises import enterprise_of
@@ -21,7 +21,7 @@ NEEDS_READ_PER_ENTERPRISE = 3  # needs read per wanted enterprise: one firm ofte
 
 def _require_needs(matcher: Matcher) -> None:
     if matcher.needs is None or not len(matcher.needs):
-        raise IndexLoadError("this index holds no needs: build it with 'techmatch index --results R --needs N'")
+        raise EmptyIndexError("this index holds no needs: build it with 'techmatch index --results R --needs N'")
 
 
 def push_for_result(

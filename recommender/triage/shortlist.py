@@ -141,12 +141,23 @@ def shortlist(
     if top < 1:
         raise ValueError("top must be at least 1")
     market = market_pull(matcher.results, needs, grader=grader, progress=progress)
-    ranked = score_results(matcher.results.records, market)[:top]
+    return shortlist_from_market(matcher.results.records, market, top, funds, enterprises, progress)
+
+
+def shortlist_from_market(
+    results: Mapping[str, Record], market: MarketPull, top: int, funds: Sequence[Fund] = (),
+    enterprises: Mapping[str, dict] | None = None, progress: bool = True,
+) -> list[ShortlistEntry]:
+    """The shortlist given the market pull already measured: the cheap part (scores, push lists, reasons),
+    so a live index can keep the expensive pull per index version and answer every shortlist from it."""
+    if top < 1:
+        raise ValueError("top must be at least 1")
+    ranked = score_results(results, market)[:top]
     key_terms: dict[str, list[str]] = {}
     entries = []
     tokenizer = get_tokenizer()
     for position, scored in enumerate(tqdm(ranked, desc="push lists", unit="result", disable=not progress), 1):
-        record = matcher.results.records[scored.result_id]
+        record = results[scored.result_id]
         wanted = market.wanted_by.get(scored.result_id, [])
         for cand in wanted[:W.TOP_NEEDS_PER_RESULT]:
             if cand.need_id not in key_terms and cand.need_id in market.needs:
@@ -162,4 +173,7 @@ def shortlist(
     return entries
 
 
-__all__ = ["ScoredResult", "ShortlistEntry", "score_results", "shortlist", "transferability", "trl_of"]
+__all__ = [
+    "ScoredResult", "ShortlistEntry", "score_results", "shortlist", "shortlist_from_market", "transferability",
+    "trl_of",
+]

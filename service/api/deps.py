@@ -8,13 +8,14 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy import Engine
+from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
+from recommender.engine import Engine
 from service.core.config import MAX_PAGE_SIZE, ServiceSettings
 from service.core.errors import Forbidden, ServiceError
-from service.core.live_index import LiveIndex
 from service.core.security import Caller, CallerCache
+from service.core.sync import IndexSync
 
 
 @dataclass
@@ -22,10 +23,14 @@ class Services:
     """What every request may need, created once by the app factory."""
 
     settings: ServiceSettings
-    engine: Engine
+    db: DbEngine
     sessions: sessionmaker[Session]
-    live: LiveIndex
+    sync: IndexSync
     callers: CallerCache
+
+    @property
+    def engine(self) -> Engine:
+        return self.sync.engine
 
 
 async def get_services(request: Request) -> Services:  # async: no I/O, so no hop to the thread pool
@@ -33,6 +38,15 @@ async def get_services(request: Request) -> Services:  # async: no I/O, so no ho
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_engine(services: ServicesDep) -> Engine:
+    """The engine, after replaying writes other worker processes committed since this one last searched."""
+    services.sync.catch_up()
+    return services.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:

@@ -1,4 +1,4 @@
-"""Request and response shapes; validation here gives each bad field a message, never a 500."""
+"""Request shapes; validation here gives each bad field a message, never a 500 (responses: ``responses.py``)."""
 
 from __future__ import annotations
 
@@ -99,20 +99,3 @@ class FeedbackIn(BaseModel):
     result_id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS)
     outcome: Outcome
     note: str = Field("", max_length=MAX_NOTE_CHARS)
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    total: int
-    offset: int
-    limit: int
-
-
-class MatchesOut(BaseModel):
-    query: dict[str, Any]
-    matches: list[dict[str, Any]]
-
-
-class WriteOut(BaseModel):
-    written: int
-    ids: list[str]

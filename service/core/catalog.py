@@ -3,7 +3,7 @@
 Writes go to the database in one transaction first (a bulk upload is all or nothing), together with a
 row per changed record in the change log; then this process replays the log into its index (other
 worker processes do so before their next search). If the index step fails the database keeps the
-acknowledged write and the index is re-synced from it (see ``live_index``).
+acknowledged write and the index is re-synced from it (see ``sync``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from recommender.filters import ResultFilters
 from recommender.records import Kind, Record
 from service.core.errors import Conflict, NotFound
-from service.core.live_index import ROWS, LiveIndex, record_hash, row_record
 from service.core.models import IndexChangeRow, NeedRow, ResultRow, utcnow
+from service.core.sync import ROWS, IndexSync, record_hash, row_record
 
 Row = NeedRow | ResultRow
 
@@ -60,12 +60,12 @@ def _log_changes(session: Session, kind: Kind, ids: Sequence[str]) -> None:
     session.add_all([IndexChangeRow(kind=kind, record_id=record_id) for record_id in ids])
 
 
-def _mirror(session: Session, live: LiveIndex) -> None:
+def _mirror(session: Session, sync: IndexSync) -> None:
     """Replay the committed change into this process's index; if that fails, re-sync it from the database."""
     try:
-        live.catch_up(sessionmaker(session.get_bind()))
+        sync.catch_up(sessionmaker(session.get_bind()))
     except Exception:
-        live.open(sessionmaker(session.get_bind()))  # raises (a logged 500) only if the re-sync fails too
+        sync.open(sessionmaker(session.get_bind()))  # raises (a logged 500) only if the re-sync fails too
 
 
 def get_row(session: Session, kind: Kind, record_id: str) -> Row:
@@ -106,7 +106,7 @@ def store_rows(session: Session, kind: Kind, records: Sequence[Record]) -> None:
     _write_rows(session, kind, records, _existing_rows(session, kind, [r.id for r in records]))
 
 
-def create_records(session: Session, live: LiveIndex, kind: Kind, records: Sequence[Record],
+def create_records(session: Session, sync: IndexSync, kind: Kind, records: Sequence[Record],
                    replace: bool = False) -> int:
     """Insert records (or, with ``replace``, insert-or-replace) in one transaction, then index them."""
     existing = _existing_rows(session, kind, [r.id for r in records])
@@ -116,26 +116,26 @@ def create_records(session: Session, live: LiveIndex, kind: Kind, records: Seque
         raise Conflict(f"{len(existing)} {kind} id(s) already exist: {shown}; nothing was written "
                        "(update them with PUT, or upload with ?replace=true)")
     _write_rows(session, kind, records, existing)
-    _mirror(session, live)
+    _mirror(session, sync)
     return len(records)
 
 
-def update_record(session: Session, live: LiveIndex, kind: Kind, record: Record) -> Row:
+def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record) -> Row:
     row = get_row(session, kind, record.id)
     _fill(row, record, kind)
     row.updated_at = utcnow()
     _log_changes(session, kind, [record.id])
     session.commit()
-    _mirror(session, live)
+    _mirror(session, sync)
     return row
 
 
-def delete_record(session: Session, live: LiveIndex, kind: Kind, record_id: str) -> None:
+def delete_record(session: Session, sync: IndexSync, kind: Kind, record_id: str) -> None:
     row = get_row(session, kind, record_id)
     session.delete(row)
     _log_changes(session, kind, [record_id])
     session.commit()
-    _mirror(session, live)
+    _mirror(session, sync)
 
 
 def list_rows(session: Session, kind: Kind, offset: int, limit: int, filters: ResultFilters | None = None,

@@ -90,7 +90,7 @@ class FeedbackRow(Base):
 class IndexChangeRow(Base):
     """One committed change to a need or result, in commit order.
 
-    Every serving process replays this log before it searches (``LiveIndex.catch_up``), so several
+    Every serving process replays this log before it searches (``IndexSync.catch_up``), so several
     worker processes, or a bulk load by the CLI while the service runs, never leave an index behind the
     database. A row names only what changed; the replay reads the record's current row (none: deleted)."""
 

@@ -8,7 +8,6 @@ and it replaces the installed one only if it is not worse.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -43,12 +42,9 @@ def _read_qrels(path: Path):
 
 
 def _train_grader(index, needs, qrels, seed: int):
-    from recommender.learning.training import TrainingDataError, train_grader
+    from recommender.learning.training import train_grader
 
-    try:
-        return train_grader(index, needs, qrels, seed=seed)
-    except TrainingDataError as exc:
-        raise UserError(str(exc)) from None
+    return train_grader(index, needs, qrels, seed=seed)  # a TrainingDataError says what does not fit
 
 
 def grade(
@@ -157,11 +153,7 @@ def train(
     install = report["before"] is None or report["after"] >= report["before"]
     report["installed"] = bool(install)
     if install:
-        staging = index_dir / f"{GRADER_FOLDER}.new"
-        shutil.rmtree(staging, ignore_errors=True)
-        candidate.save(staging)
-        shutil.rmtree(index_dir / GRADER_FOLDER, ignore_errors=True)
-        staging.rename(index_dir / GRADER_FOLDER)
+        Matcher.install_grader(index_dir, candidate)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
         return

@@ -95,11 +95,11 @@ def reindex(db: DbOpt = None, home: HomeOpt = None) -> None:
     """Rebuild the search index from the database (the database is the source of truth)."""
     import time
 
-    from service.core.live_index import LiveIndex
+    from service.core.sync import IndexSync
 
     settings, sessions = _sessions(db, home)
     start = time.perf_counter()
-    report = LiveIndex(settings.resolved_index_dir, settings.pipeline).rebuild(sessions, progress=True)
+    report = IndexSync(settings.resolved_index_dir, settings.pipeline).rebuild(sessions)
     typer.echo(f"reindexed {report.upserted['result']} results and {report.upserted['need']} needs "
                f"in {time.perf_counter() - start:.1f}s -> {settings.resolved_index_dir}")
 
@@ -152,22 +152,22 @@ def load_demo(
 
     from data.synthetic import generate_world
     from recommender.records import parse_record
-    from service.core.live_index import LiveIndex
     from service.core.partners import upsert_enterprises, upsert_funds
+    from service.core.sync import IndexSync
 
     if size not in DEMO_SIZES:
         raise UserError(f"unknown --size '{size}': use {' or '.join(DEMO_SIZES)}")
     start = time.perf_counter()
     settings, sessions = _sessions(db, home)
     world = generate_world(seed=seed, n_results=DEMO_SIZES[size], n_needs=DEMO_NEEDS[size])
-    live = LiveIndex(settings.resolved_index_dir, settings.pipeline)
+    sync = IndexSync(settings.resolved_index_dir, settings.pipeline)
     with sessions() as session:
         upsert_enterprises(session, world.enterprises)
         upsert_funds(session, world.funds)
         for kind, rows in (("result", world.results), ("need", world.needs)):
             records = [parse_record(raw, kind, "demo", f"record {i}")[0] for i, raw in enumerate(rows, 1)]
             _store_rows(session, kind, [r for r in records if r is not None])
-    report = live.open(sessions, progress=True)  # embeds what the index lacks (with a progress bar), then saves
+    report = sync.open(sessions)  # embeds what the index lacks (with a progress bar), then saves
     typer.echo(f"loaded {len(world.results)} results, {len(world.needs)} needs, {len(world.enterprises)} enterprises,"
                f" {len(world.funds)} funds in {time.perf_counter() - start:.1f}s ({report.summary()})")
 

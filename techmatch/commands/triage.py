@@ -43,10 +43,10 @@ def demo_world(
                f"{len(world.funds)} funds, {len(world.transferable)} transferable -> {out}")
 
 
-def _load_matcher(index_dir: Path | None, results_path: Path, model: str | None, signals: str | None,
-                  skip_invalid: bool):
-    """The results index: reused from --index (it must hold exactly these results) or built now."""
-    from recommender.matcher import Matcher
+def _load_engine(index_dir: Path | None, results_path: Path, model: str | None, signals: str | None,
+                 skip_invalid: bool):
+    """The engine over the results: reused from --index (it must hold exactly these results) or built now."""
+    from recommender.engine import Engine
     from recommender.records import load_records
     from techmatch.cli import settings_from
 
@@ -56,12 +56,12 @@ def _load_matcher(index_dir: Path | None, results_path: Path, model: str | None,
     if index_dir is None:
         settings = settings_from(model, signals, None, None)
         start = time.perf_counter()
-        matcher = Matcher.build(records, None, settings)
+        engine = Engine.build(records, None, settings)
         typer.echo(f"indexed {len(records)} results in {time.perf_counter() - start:.1f}s", err=True)
-        return matcher
-    matcher = Matcher.load(index_dir, settings_from(model, None, None, None) if model else None)
+        return engine
+    engine = Engine.load(index_dir, settings_from(model, None, None, None) if model else None)
     wanted = {r.id for r in records}
-    held = set(matcher.results.records)
+    held = set(engine.records("result"))
     if wanted != held:
         missing = sorted(wanted - held)
         extra = sorted(held - wanted)
@@ -69,25 +69,19 @@ def _load_matcher(index_dir: Path | None, results_path: Path, model: str | None,
             f"it holds {len(extra)} result(s) not in {results_path} (e.g. '{extra[0]}')")
         raise UserError(f"index {index_dir} was not built from {results_path}: {detail}; "
                         f"rebuild it with 'techmatch index --results {results_path} --out {index_dir}' or drop --index")
-    return matcher
+    return engine
 
 
-def _train_grader(matcher, train_needs: Path, train_qrels: Path, skip_invalid: bool):
+def _train_grader(engine, train_needs: Path, train_qrels: Path, skip_invalid: bool):
+    from recommender.learning.training import train_grader
     from recommender.records import load_records
     from recommender.trec import read_qrels
 
-    try:
-        from recommender.learning.training import train_grader
-    except ImportError as exc:
-        raise UserError(f"learning from judgements is not available in this install ({exc})") from None
     needs, _ = load_records(train_needs, "need", skip_invalid)
     qrels = read_qrels(train_qrels)
     typer.echo(f"learning strengths from {sum(len(v) for v in qrels.values())} judgements of {len(qrels)} needs",
                err=True)
-    try:
-        return train_grader(matcher.results, needs, qrels, seed=0)
-    except ValueError as exc:  # TrainingDataError: judgements that do not fit the needs/results
-        raise UserError(f"cannot learn from {train_needs} / {train_qrels}: {exc}") from None
+    return train_grader(engine.matcher.results, needs, qrels, seed=0)  # TrainingDataError says what does not fit
 
 
 def shortlist_command(
@@ -105,7 +99,7 @@ def shortlist_command(
 ) -> None:
     """Rank every result by transferability (market pull + readiness), keep the top K with whom to push it to."""
     from recommender.records import load_records
-    from recommender.triage import load_enterprises, load_funds, shortlist
+    from recommender.triage import load_enterprises, load_funds
     from recommender.triage.export import write_csv, write_xlsx
 
     if (train_needs is None) != (train_qrels is None):
@@ -117,21 +111,21 @@ def shortlist_command(
         typer.echo(report.summary(), err=True)
     fund_records = load_funds(funds) if funds else []
     enterprise_map = load_enterprises(enterprises) if enterprises else None
-    matcher = _load_matcher(index_dir, results, model, signals, skip_invalid)
+    engine = _load_engine(index_dir, results, model, signals, skip_invalid)
     if train_needs and train_qrels:
-        grader = _train_grader(matcher, train_needs, train_qrels, skip_invalid)
+        grader = _train_grader(engine, train_needs, train_qrels, skip_invalid)
     else:  # an index folder may carry a grader installed by 'techmatch train': use what it learned
-        grader = getattr(matcher, "grader", None)
+        grader = engine.grader
         if grader is not None:
             typer.echo(f"using the grader stored in {index_dir} for need-result strengths", err=True)
     start = time.perf_counter()
-    entries = shortlist(matcher, need_records, top, fund_records, enterprise_map, grader=grader)
+    entries = engine.shortlist(top, fund_records, enterprise_map, needs=need_records, grader=grader, progress=True)
     seconds = time.perf_counter() - start
     write_csv(entries, out)
     written = [str(out)]
     if xlsx:
         written.append(str(write_xlsx(entries, out.with_suffix(".xlsx"))))
-    typer.echo(f"shortlisted {len(entries)} of {len(matcher.results)} results for {len(need_records)} needs "
+    typer.echo(f"shortlisted {len(entries)} of {engine.count('result')} results for {len(need_records)} needs "
                f"in {seconds:.1f}s -> {', '.join(written)}")
 
 
@@ -144,17 +138,17 @@ def push_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Push a result to enterprises (via their needs) and funds, or a need's best results to its enterprise."""
-    from recommender.matcher import Matcher
-    from recommender.triage import load_enterprises, load_funds, push_for_need, push_for_result
+    from recommender.engine import Engine
+    from recommender.triage import load_enterprises, load_funds
 
     if (result is None) == (need is None):
         raise UserError("give exactly one of --result or --need")
     fund_records = load_funds(funds) if funds else []
     enterprise_map = load_enterprises(enterprises) if enterprises else None
-    matcher = Matcher.load(index_dir)
+    engine = Engine.load(index_dir)
     if result is not None:
-        targets = push_for_result(matcher, result, fund_records, top, enterprise_map)
-        record = matcher.result_record(result)
+        targets = engine.push_result(result, fund_records, top, enterprise_map)
+        record = engine.record("result", result)
         if as_json:
             typer.echo(json.dumps({"result": result, "targets": [t.to_dict() for t in targets]}, ensure_ascii=False))
             return
@@ -164,8 +158,8 @@ def push_command(
             typer.echo("no enterprise or fund fits this result")
         return
     assert need is not None
-    matches = push_for_need(matcher, need, top)
-    record = matcher.need_record(need)
+    matches = engine.push_need(need, top)
+    record = engine.record("need", need)
     if as_json:
         typer.echo(json.dumps({"need": need, "results": [m.to_dict("result") for m in matches]}, ensure_ascii=False))
         return

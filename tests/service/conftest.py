@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from service.core.config import ServiceSettings
-from service.core.live_index import ROWS, record_hash
+from service.core.sync import ROWS, record_hash
 from service.core.security import create_api_key
 from service.main import create_app
 
@@ -80,13 +80,13 @@ class ServiceHarness:
 
     def index_agrees_with_db(self) -> None:
         """Every stored record is in the index with the same content, and nothing else is."""
-        live = self.services.live
+        matcher = self.services.engine.matcher
         with self.services.sessions() as session:
             for kind, row_type in ROWS.items():
                 stored = dict(session.execute(select(row_type.id, row_type.content_hash)).all())
-                indexed = {rid: record_hash(rec, kind) for rid, rec in live.side(kind).records.items()}
+                indexed = {rid: record_hash(rec, kind) for rid, rec in matcher.side(kind).records.items()}
                 assert indexed == stored, f"{kind} index and database disagree"
-                for signal in live.side(kind).signals.values():  # the signals themselves agree too
+                for signal in matcher.side(kind).signals.values():  # the signals themselves agree too
                     if hasattr(signal, "ann"):
                         assert set(signal.ann.ids) == set(stored)
 

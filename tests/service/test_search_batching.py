@@ -7,26 +7,25 @@ import time
 
 from conftest import FIXTURES
 
-from recommender.pipeline import new_index
+from recommender.engine import Engine
 from recommender.records import Record, load_results
-from service.core.batching import SearchBatcher
-from service.core.rwlock import ReadWriteLock
 
 QUERIES = ["三元正极材料循环寿命", "零件表面划痕裂纹视觉检测", "牛羊无抗饲料配方", "碳化硅功率模块封装损耗"]
 
 
 def test_waiting_requests_share_one_index_call_and_get_their_own_answers():
-    index = new_index("result")
-    index.build(load_results(FIXTURES / "results.jsonl"))
-    lock = ReadWriteLock()
-    batcher = SearchBatcher(lambda: index, lock, max_parallel=1)  # one batch at a time: the queue is visible
-    expected = {q: [m.id for m in index.search([Record("q", q).as_query()], 3)[0]] for q in QUERIES}
+    results = load_results(FIXTURES / "results.jsonl")
+    alone = Engine.build(results)
+    expected = {q: [m.id for m in alone.results_for([Record("q", q)], 3)[0]] for q in QUERIES}
+    engine = Engine(alone.matcher, batch_queries=True, parallel_batches=1)  # one batch at a time: queues show
+    batcher = engine.batcher
+    assert batcher is not None
     answers: dict[str, list[str]] = {}
 
     def ask(text: str, k: int) -> None:
-        answers[text] = [m.id for m in batcher.search(Record("q", text).as_query(), k)]
+        answers[text] = [m.id for m in engine.results_for([Record("q", text)], k)[0]]
 
-    with lock.writing():  # an index change in progress: the first request leads and waits, the rest queue up
+    with engine._lock.writing():  # an index change in progress: the first request leads and waits, the rest queue
         threads = [threading.Thread(target=ask, args=(q, 3 if i else 2)) for i, q in enumerate(QUERIES)]
         threads[0].start()
         while not batcher._running:

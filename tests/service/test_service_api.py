@@ -284,7 +284,7 @@ def test_acknowledged_writes_survive_a_restart_and_a_lost_index(harness: Service
         harness.index_agrees_with_db()
         # A crash after the database commit but before the index save: the database changed behind the index.
         from service.core.catalog import store_rows
-        from service.core.live_index import row_record
+        from service.core.sync import row_record
 
         with harness.services.sessions() as session:
             record = row_record(session.get(NeedRow, "N2"), "need")

@@ -19,9 +19,9 @@ def test_matches_carry_grades_once_a_grader_is_installed(harness: ServiceHarness
         before = client.post("/match", json={"text": "冲压零件表面划痕裂纹的视觉自动检测", "k": 3}, headers=broker)
         assert before.status_code == 200
         assert all(m.get("grade") is None for m in before.json()["matches"])  # no grader yet: no grade shown
-        live = harness.services.live
-        grader = train_grader(live.side("result"), load_needs(FIXTURES / "needs.jsonl"), fixture_qrels(), seed=0)
-        grader.save(live.folder / GRADER_FOLDER)
+        engine = harness.services.engine
+        grader = train_grader(engine.matcher.results, load_needs(FIXTURES / "needs.jsonl"), fixture_qrels(), seed=0)
+        grader.save(engine.folder / GRADER_FOLDER)
 
     with harness.running() as client:  # a restart picks the installed grader up
         broker = harness.key()

@@ -8,22 +8,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
+from sqlalchemy.orm import Session
 
 from recommender.filters import ResultFilters
-from service.api.deps import BrokerDep, CallerDep, PagingDep, ServicesDep, SessionDep
-from service.api.schemas import MatchesOut, NeedIn, Page, WriteOut
+from service.api.deps import BrokerDep, CallerDep, EngineDep, PagingDep, ServicesDep, SessionDep
+from service.api.responses import NeedOut, Page, ResultMatchesOut, ResultMatchOut, WriteOut
+from service.api.schemas import NeedIn
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
 from service.core.errors import Forbidden, NotFound
-from service.core.matching import results_for
 from service.core.models import NeedRow
 from service.core.security import Caller
 
 router = APIRouter(prefix="/needs", tags=["needs"])
 
 
-def _own_row(session, caller: Caller, need_id: str) -> NeedRow:
+def _own_row(session: Session, caller: Caller, need_id: str) -> NeedRow:
     row = catalog.get_row(session, "need", need_id)
     if not caller.is_broker and row.enterprise != caller.enterprise:
         raise NotFound(f"unknown need id '{need_id}'")
@@ -39,24 +40,28 @@ def _scoped(body: NeedIn, caller: Caller) -> NeedIn:
     return body.model_copy(update={"enterprise": caller.enterprise})
 
 
-@router.get("", response_model=Page, summary="List needs (an enterprise key sees its own)")
+def need_out(row: NeedRow) -> NeedOut:
+    return NeedOut.model_validate(catalog.row_out(row))
+
+
+@router.get("", summary="List needs (an enterprise key sees its own)")
 def list_needs(session: SessionDep, caller: CallerDep, paging: PagingDep,
-               enterprise: Annotated[str | None, Query(description="only this enterprise's needs")] = None) -> Page:
+               enterprise: Annotated[str | None, Query(description="only this enterprise's needs")] = None
+               ) -> Page[NeedOut]:
     if not caller.is_broker:
         enterprise = caller.enterprise
     rows, total = catalog.list_rows(session, "need", paging.offset, paging.limit, enterprise=enterprise)
-    return Page(items=[catalog.row_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
+    return Page[NeedOut](items=[need_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
 
 
 @router.post("", status_code=201, summary="Create a need")
-def create_need(body: NeedIn, session: SessionDep, caller: CallerDep, services: ServicesDep) -> dict:
-    body = _scoped(body, caller)
-    record = body.to_record("need")
-    catalog.create_records(session, services.live, "need", [record])
-    return catalog.row_out(catalog.get_row(session, "need", record.id))
+def create_need(body: NeedIn, session: SessionDep, caller: CallerDep, services: ServicesDep) -> NeedOut:
+    record = _scoped(body, caller).to_record("need")
+    catalog.create_records(session, services.sync, "need", [record])
+    return need_out(catalog.get_row(session, "need", record.id))  # type: ignore[arg-type]
 
 
-@router.post("/bulk", status_code=201, response_model=WriteOut, summary="Create many needs (all or nothing)")
+@router.post("/bulk", status_code=201, summary="Create many needs (all or nothing)")
 def create_needs(body: list[NeedIn], session: SessionDep, caller: CallerDep, services: ServicesDep,
                  replace: Annotated[bool, Query(description="replace needs whose id exists")] = False) -> WriteOut:
     records = [_scoped(item, caller).to_record("need") for item in body]
@@ -66,48 +71,48 @@ def create_needs(body: list[NeedIn], session: SessionDep, caller: CallerDep, ser
             existing = session.get(NeedRow, record.id)
             if existing is not None and existing.enterprise != caller.enterprise:
                 raise Forbidden(f"need '{record.id}' belongs to another enterprise")
-    catalog.create_records(session, services.live, "need", records, replace=replace)
+    catalog.create_records(session, services.sync, "need", records, replace=replace)
     return WriteOut(written=len(records), ids=[r.id for r in records])
 
 
-@router.post("/upload", status_code=201, response_model=WriteOut, summary="Upload needs (.jsonl, .csv, .xlsx)")
+@router.post("/upload", status_code=201, summary="Upload needs (.jsonl, .csv, .xlsx)")
 def upload_needs(session: SessionDep, caller: BrokerDep, services: ServicesDep,
                  file: Annotated[UploadFile, File(description="JSON Lines, CSV or Excel with the contract's columns")],
                  replace: Annotated[bool, Query(description="replace needs whose id exists")] = False) -> WriteOut:
     records = read_upload(file, "need", services.settings.max_upload_bytes)
-    catalog.create_records(session, services.live, "need", records, replace=replace)
+    catalog.create_records(session, services.sync, "need", records, replace=replace)
     return WriteOut(written=len(records), ids=[r.id for r in records])
 
 
 @router.get("/{need_id}", summary="Read a need")
-def read_need(need_id: str, session: SessionDep, caller: CallerDep) -> dict:
-    return catalog.row_out(_own_row(session, caller, need_id))
+def read_need(need_id: str, session: SessionDep, caller: CallerDep) -> NeedOut:
+    return need_out(_own_row(session, caller, need_id))
 
 
 @router.put("/{need_id}", summary="Replace a need")
-def update_need(need_id: str, body: NeedIn, session: SessionDep, caller: CallerDep, services: ServicesDep) -> dict:
+def update_need(need_id: str, body: NeedIn, session: SessionDep, caller: CallerDep,
+                services: ServicesDep) -> NeedOut:
     _own_row(session, caller, need_id)
     if body.id is not None and body.id != need_id:
         raise Forbidden(f"the body's id '{body.id}' differs from the path's '{need_id}'; ids cannot be changed")
     record = _scoped(body, caller).to_record("need", need_id)
-    return catalog.row_out(catalog.update_record(session, services.live, "need", record))
+    return need_out(catalog.update_record(session, services.sync, "need", record))  # type: ignore[arg-type]
 
 
 @router.delete("/{need_id}", status_code=204, summary="Delete a need")
 def delete_need(need_id: str, session: SessionDep, caller: CallerDep, services: ServicesDep) -> Response:
     _own_row(session, caller, need_id)
-    catalog.delete_record(session, services.live, "need", need_id)
+    catalog.delete_record(session, services.sync, "need", need_id)
     return Response(status_code=204)
 
 
-@router.get("/{need_id}/matches", response_model=MatchesOut, summary="Top-k results for a stored need")
+@router.get("/{need_id}/matches", summary="Top-k results for a stored need")
 def need_matches(
-    need_id: str, session: SessionDep, caller: CallerDep, services: ServicesDep,
+    need_id: str, session: SessionDep, caller: CallerDep, engine: EngineDep,
     filters: Annotated[ResultFilters, Query()],
     k: Annotated[int, Query(ge=1, le=MAX_K, description=f"matches to return (1-{MAX_K})")] = 10,
     explain: bool = True,
-) -> MatchesOut:
+) -> ResultMatchesOut:
     row = _own_row(session, caller, need_id)
-    record = catalog.row_record(row, "need")
-    matches = results_for(services.live, record, k, filters, explain)
-    return MatchesOut(query=catalog.row_out(row), matches=matches)
+    matches = engine.results_for([catalog.row_record(row, "need")], k, filters, explain)[0]
+    return ResultMatchesOut(query=need_out(row), matches=[ResultMatchOut.of(m) for m in matches])

@@ -7,74 +7,79 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from recommender.filters import ResultFilters
-from service.api.deps import BrokerDep, CallerDep, PagingDep, ServicesDep, SessionDep
-from service.api.schemas import MatchesOut, Page, ResultIn, WriteOut
+from service.api.deps import BrokerDep, CallerDep, EngineDep, PagingDep, ServicesDep, SessionDep
+from service.api.responses import NeedMatchesOut, NeedMatchOut, Page, ResultOut, WriteOut
+from service.api.schemas import ResultIn
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
 from service.core.errors import ServiceError
-from service.core.matching import needs_for
+from service.core.models import ResultRow
 
 router = APIRouter(prefix="/results", tags=["results"])
 
 
-@router.get("", response_model=Page, summary="List results, filtered by field, institution, TRL, IP status")
-def list_results(
-    session: SessionDep, caller: CallerDep, paging: PagingDep, filters: Annotated[ResultFilters, Query()],
-) -> Page:
+def result_out(row: ResultRow) -> ResultOut:
+    return ResultOut.model_validate(catalog.row_out(row))
+
+
+@router.get("", summary="List results, filtered by field, institution, TRL, IP status")
+def list_results(session: SessionDep, caller: CallerDep, paging: PagingDep,
+                 filters: Annotated[ResultFilters, Query()]) -> Page[ResultOut]:
     rows, total = catalog.list_rows(session, "result", paging.offset, paging.limit, filters=filters)
-    return Page(items=[catalog.row_out(r) for r in rows], total=total, offset=paging.offset, limit=paging.limit)
+    return Page[ResultOut](items=[result_out(r) for r in rows], total=total, offset=paging.offset,
+                           limit=paging.limit)
 
 
 @router.post("", status_code=201, summary="Create a result")
-def create_result(body: ResultIn, session: SessionDep, caller: BrokerDep, services: ServicesDep) -> dict:
+def create_result(body: ResultIn, session: SessionDep, caller: BrokerDep, services: ServicesDep) -> ResultOut:
     record = body.to_record("result")
-    catalog.create_records(session, services.live, "result", [record])
-    return catalog.row_out(catalog.get_row(session, "result", record.id))
+    catalog.create_records(session, services.sync, "result", [record])
+    return result_out(catalog.get_row(session, "result", record.id))  # type: ignore[arg-type]
 
 
-@router.post("/bulk", status_code=201, response_model=WriteOut, summary="Create many results (all or nothing)")
+@router.post("/bulk", status_code=201, summary="Create many results (all or nothing)")
 def create_results(body: list[ResultIn], session: SessionDep, caller: BrokerDep, services: ServicesDep,
                    replace: Annotated[bool, Query(description="replace results whose id exists")] = False) -> WriteOut:
     records = [item.to_record("result") for item in body]
     check_bulk(records, "result")
-    catalog.create_records(session, services.live, "result", records, replace=replace)
+    catalog.create_records(session, services.sync, "result", records, replace=replace)
     return WriteOut(written=len(records), ids=[r.id for r in records])
 
 
-@router.post("/upload", status_code=201, response_model=WriteOut, summary="Upload results (.jsonl, .csv, .xlsx)")
+@router.post("/upload", status_code=201, summary="Upload results (.jsonl, .csv, .xlsx)")
 def upload_results(session: SessionDep, caller: BrokerDep, services: ServicesDep,
                    file: Annotated[UploadFile, File(description="JSON Lines, CSV or Excel")],
                    replace: Annotated[bool, Query(description="replace results whose id exists")] = False) -> WriteOut:
     records = read_upload(file, "result", services.settings.max_upload_bytes)
-    catalog.create_records(session, services.live, "result", records, replace=replace)
+    catalog.create_records(session, services.sync, "result", records, replace=replace)
     return WriteOut(written=len(records), ids=[r.id for r in records])
 
 
 @router.get("/{result_id}", summary="Read a result")
-def read_result(result_id: str, session: SessionDep, caller: CallerDep) -> dict:
-    return catalog.row_out(catalog.get_row(session, "result", result_id))
+def read_result(result_id: str, session: SessionDep, caller: CallerDep) -> ResultOut:
+    return result_out(catalog.get_row(session, "result", result_id))  # type: ignore[arg-type]
 
 
 @router.put("/{result_id}", summary="Replace a result")
 def update_result(result_id: str, body: ResultIn, session: SessionDep, caller: BrokerDep,
-                  services: ServicesDep) -> dict:
+                  services: ServicesDep) -> ResultOut:
     if body.id is not None and body.id != result_id:
         raise ServiceError(f"the body's id '{body.id}' differs from the path's '{result_id}'; ids cannot be changed",
                            422)
     record = body.to_record("result", result_id)
-    return catalog.row_out(catalog.update_record(session, services.live, "result", record))
+    return result_out(catalog.update_record(session, services.sync, "result", record))  # type: ignore[arg-type]
 
 
 @router.delete("/{result_id}", status_code=204, summary="Delete a result")
 def delete_result(result_id: str, session: SessionDep, caller: BrokerDep, services: ServicesDep) -> Response:
-    catalog.delete_record(session, services.live, "result", result_id)
+    catalog.delete_record(session, services.sync, "result", result_id)
     return Response(status_code=204)
 
 
-@router.get("/{result_id}/needs", response_model=MatchesOut, summary="Top-k needs (and enterprises) for a result")
-def result_needs(result_id: str, session: SessionDep, caller: BrokerDep, services: ServicesDep,
-                 k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, explain: bool = True) -> MatchesOut:
+@router.get("/{result_id}/needs", summary="Top-k needs (and enterprises) for a result")
+def result_needs(result_id: str, session: SessionDep, caller: BrokerDep, engine: EngineDep,
+                 k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, explain: bool = True) -> NeedMatchesOut:
     row = catalog.get_row(session, "result", result_id)
-    matches = needs_for(services.live, catalog.row_record(row, "result"), k, explain)
-    return MatchesOut(query=catalog.row_out(row), matches=matches)
+    matches = engine.needs_for([catalog.row_record(row, "result")], k, explain)[0]
+    return NeedMatchesOut(query=result_out(row), matches=[NeedMatchOut.of(m) for m in matches])  # type: ignore[arg-type]

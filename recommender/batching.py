@@ -13,44 +13,41 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from recommender.hybrid import HybridIndex, Match
-from recommender.signal import Texts
-from service.core.rwlock import ReadWriteLock
+Q = TypeVar("Q")  # one request (what to search for, how many, ...)
+A = TypeVar("A")  # its answer
 
 
 @dataclass
-class _Pending:
-    query: Texts
-    k: int
-    explain: bool
+class _Pending(Generic[Q, A]):
+    request: Q
     done: threading.Event = field(default_factory=threading.Event)
-    result: list[Match] | None = None
+    answer: A | None = None
     error: BaseException | None = None
 
 
-class SearchBatcher:
-    """Runs unfiltered top-k searches of one side, batched across the threads that ask at the same time."""
+class SearchBatcher(Generic[Q, A]):
+    """Runs requests through ``run`` (many requests in, one answer each out), batched across the threads that
+    ask at the same time; ``run`` does its own locking."""
 
     def __init__(
-        self, index: Callable[[], HybridIndex], lock: ReadWriteLock, max_batch: int = 16,
-        max_parallel: int | None = None,
+        self, run: Callable[[Sequence[Q]], Sequence[A]], max_batch: int = 16, max_parallel: int | None = None,
     ) -> None:
-        self.index = index
-        self.lock = lock
+        self.run = run
         self.max_batch = max_batch
         # One batch keeps two cores busy (its dense signal runs beside the lexical ones, see HybridIndex), so
         # one batch per two cores: on 2 cores that gives fewer, larger batches (less CPU per query).
         self.max_parallel = max_parallel or max(1, (os.cpu_count() or 2) // 2)
         self._cond = threading.Condition()
-        self._pending: list[_Pending] = []
+        self._pending: list[_Pending[Q, A]] = []
         self._running = 0
-        self.batches = 0  # how many index calls were made (for tests and tuning)
+        self.batches = 0  # how many calls of ``run`` were made (for tests and tuning)
 
-    def search(self, query: Texts, k: int, explain: bool = True) -> list[Match]:
-        item = _Pending(query, k, explain)
+    def search(self, request: Q) -> A:
+        item: _Pending[Q, A] = _Pending(request)
         with self._cond:
             self._pending.append(item)
         while not item.done.is_set():
@@ -71,26 +68,17 @@ class SearchBatcher:
                     self._cond.notify_all()
         if item.error is not None:
             raise item.error
-        assert item.result is not None
-        return item.result
+        return item.answer  # type: ignore[return-value]
 
-    def _run(self, batch: list[_Pending]) -> None:
+    def _run(self, batch: list[_Pending[Q, A]]) -> None:
         try:
-            with self.lock.reading():
-                index = self.index()
-                for explain in (True, False):
-                    group = [p for p in batch if p.explain == explain]
-                    if not group:
-                        continue
-                    self.batches += 1
-                    ranked = index.search([p.query for p in group], max(p.k for p in group), explain=explain)
-                    for p, matches in zip(group, ranked):
-                        p.result = matches[:p.k]
+            self.batches += 1
+            answers = self.run([p.request for p in batch])
+            for p, answer in zip(batch, answers, strict=True):
+                p.answer = answer
         except BaseException as exc:  # every waiter gets the error, not a hang
             for p in batch:
                 p.error = exc
         finally:
             for p in batch:
-                if p.result is None and p.error is None:
-                    p.error = RuntimeError("search produced no answer")
                 p.done.set()

@@ -1,0 +1,235 @@
+"""The engine's index kept in step with the database: incremental on every write, re-synced at startup.
+
+The database is the source of truth. Each record's content hash is stored with it; at startup the saved
+index's records are hashed the same way, and every id that is missing, stale or deleted is re-indexed
+(the embedding cache makes this cheap), so a crash between a database commit and an index save never
+leaves the two disagreeing for longer than a restart.
+
+While running, every write also appends to a change log in the database, and each process replays the
+log before it searches (``catch_up``: one small query when nothing changed). So several worker processes
+each hold an engine of their own and still never answer from an index behind an acknowledged write. One
+of them, the holder of a lock file in the index folder, saves the folder after changes.
+
+Everything about the index itself (its folder, its lock, how a change is applied) is the engine's
+(``recommender.engine``); this module only decides what to apply, from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from recommender.ann.base import IndexLoadError
+from recommender.engine import Engine
+from recommender.matcher import Matcher
+from recommender.records import Kind, Record, parse_record
+from recommender.settings import PipelineSettings
+from service.core.models import IndexChangeRow, NeedRow, ResultRow
+
+log = logging.getLogger("techmatch.service")
+ROWS = {"need": NeedRow, "result": ResultRow}
+_LATEST_CHANGE = select(func.max(IndexChangeRow.seq))
+SYNC_BATCH = 2000
+
+
+def record_hash(record: Record, kind: Kind) -> str:
+    """sha256 of the record's contract fields in canonical JSON: equal content, equal hash."""
+    canonical = json.dumps(record.to_dict(kind), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def row_record(row: NeedRow | ResultRow, kind: Kind) -> Record:
+    record, problems = parse_record(row.data, kind, "database", f"id {row.id}")
+    if record is None:
+        raise ValueError(f"stored {kind} '{row.id}' is damaged: {problems[0]}")
+    return record
+
+
+@dataclass
+class SyncReport:
+    """What a startup sync or rebuild changed, per side."""
+
+    upserted: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+    rebuilt: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.rebuilt or any(self.upserted.values()) or any(self.deleted.values())
+
+    def summary(self) -> str:
+        parts = [f"{kind}s: +{self.upserted.get(kind, 0)} -{self.deleted.get(kind, 0)}" for kind in ROWS]
+        return ("rebuilt; " if self.rebuilt else "synced; ") + ", ".join(parts)
+
+
+class IndexSync:
+    """Opens the engine on the index folder and keeps it in step with the database's records."""
+
+    def __init__(
+        self, folder: Path, settings: PipelineSettings, batch_queries: bool = True, parallel_batches: int | None = None
+    ) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self._options = {"batch_queries": batch_queries, "parallel_batches": parallel_batches}
+        self.engine = Engine(Matcher.empty(settings), settings, self.folder, **self._options)
+        self.in_sync = False
+        self.sessions: sessionmaker[Session] | None = None
+        self.applied_seq = 0  # the change log is replayed up to here
+        self._replaying = threading.Lock()
+        self._writer_lock: Any = None  # None: not claimed (a CLI process); False: another process holds it
+
+    # -- startup ------------------------------------------------------------------------------
+    def open(self, sessions: sessionmaker[Session]) -> SyncReport:
+        """Load the saved index (a damaged one is rebuilt) and bring it in step with the database."""
+        self.sessions = sessions
+        self._claim_folder()
+        # Changes committed from here on are replayed after the sync (replaying one twice is harmless).
+        self.applied_seq = self._latest_change(sessions)
+        try:
+            matcher = Matcher.load(self.folder, self.settings, missing_ok=True, strict_grader=False)
+        except (IndexLoadError, OSError, ValueError, KeyError) as exc:
+            log.warning("index at %s unusable (%s): rebuilding from the database", self.folder, exc)
+            return self._rebuild(sessions)
+        self.engine.matcher = matcher  # nothing searches yet: the app serves once this returns
+        report = SyncReport()
+        for kind in ROWS:
+            report.upserted[kind], report.deleted[kind] = self._sync_side(sessions, kind)  # type: ignore[arg-type]
+        if report.changed or not (self.folder / "matcher.json").exists():
+            self._save()
+        self.in_sync = True
+        return report
+
+    def _sync_side(self, sessions: sessionmaker[Session], kind: Kind) -> tuple[int, int]:
+        row_type = ROWS[kind]
+        with sessions() as session:
+            stored = dict(session.execute(select(row_type.id, row_type.content_hash)).all())
+        indexed = {rid: record_hash(rec, kind) for rid, rec in self.engine.records(kind).items()}
+        stale = [rid for rid, h in stored.items() if indexed.get(rid) != h]
+        gone = [rid for rid in indexed if rid not in stored]
+        if stale and len(stale) > len(indexed) // 2:
+            # Mostly new (a first load, or a lost index): fit every signal on the whole side at once,
+            # so the lexical vocabularies see all of it rather than the first batch.
+            self.engine.replace(kind, self._fetch_all(sessions, kind, list(stored)))
+            log.info("%s index rebuilt from the database: %d records", kind, len(stored))
+            return len(stale), len(gone)
+        if gone:
+            self.engine.apply(kind, deletes=gone)
+        for start in range(0, len(stale), SYNC_BATCH):
+            self.engine.apply(kind, self._fetch(sessions, kind, stale[start:start + SYNC_BATCH]))
+        if stale or gone:
+            log.info("%s index re-synced: %d re-indexed, %d removed", kind, len(stale), len(gone))
+        return len(stale), len(gone)
+
+    def _fetch_all(self, sessions: sessionmaker[Session], kind: Kind, ids: Sequence[str]) -> list[Record]:
+        return [r for start in range(0, len(ids), SYNC_BATCH)
+                for r in self._fetch(sessions, kind, ids[start:start + SYNC_BATCH])]
+
+    @staticmethod
+    def _fetch(sessions: sessionmaker[Session], kind: Kind, ids: Sequence[str]) -> list[Record]:
+        if not ids:
+            return []
+        row_type = ROWS[kind]
+        with sessions() as session:
+            rows = session.scalars(select(row_type).where(row_type.id.in_(list(ids))).order_by(row_type.id)).all()
+            return [row_record(r, kind) for r in rows]
+
+    def rebuild(self, sessions: sessionmaker[Session]) -> SyncReport:
+        """Index everything in the database from scratch (``techmatch reindex``)."""
+        self.sessions = sessions
+        self.applied_seq = self._latest_change(sessions)
+        return self._rebuild(sessions)
+
+    def _rebuild(self, sessions: sessionmaker[Session]) -> SyncReport:
+        report = SyncReport(rebuilt=True)
+        self.engine.matcher = Matcher.empty(self.settings)
+        self.engine.reload_grader()
+        for kind in ROWS:
+            row_type = ROWS[kind]
+            with sessions() as session:
+                ids = list(session.scalars(select(row_type.id).order_by(row_type.id)))
+            self.engine.replace(kind, self._fetch_all(sessions, kind, ids))  # type: ignore[arg-type]
+            report.upserted[kind], report.deleted[kind] = len(ids), 0
+        self._save()
+        self.in_sync = True
+        return report
+
+    # -- the change log --------------------------------------------------------------------------
+    @staticmethod
+    def _latest_change(sessions: sessionmaker[Session]) -> int:
+        """The newest change-log number: asked before every search, so on a bare pooled connection."""
+        bind = sessions.kw["bind"]
+        with bind.connect() as conn:
+            return int(conn.execute(_LATEST_CHANGE).scalar() or 0)
+
+    @property
+    def saves(self) -> bool:
+        """Whether this process writes the index folder: not when another process holds its lock file."""
+        return self._writer_lock is not False
+
+    def _claim_folder(self) -> None:
+        """Lock ``writer.lock`` for life if no other process has: the first process to start saves."""
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: a single process, which saves
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._writer_lock is None:
+            self._writer_lock = open(self.folder / "writer.lock", "a+")  # noqa: SIM115 - held while alive
+            try:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._writer_lock.close()
+                self._writer_lock = False
+
+    def close(self) -> None:
+        """Give up the index folder's lock file (a restarted app in this process may then save again)."""
+        if self._writer_lock:
+            self._writer_lock.close()
+        self._writer_lock = None
+
+    def catch_up(self, sessions: sessionmaker[Session] | None = None) -> int:
+        """Replay changes committed since the last replay (by any process); returns how many records."""
+        sessions = sessions or self.sessions
+        if sessions is None or self._latest_change(sessions) <= self.applied_seq:
+            return 0
+        with self._replaying:
+            with sessions() as session:
+                changes = session.execute(
+                    select(IndexChangeRow.seq, IndexChangeRow.kind, IndexChangeRow.record_id)
+                    .where(IndexChangeRow.seq > self.applied_seq).order_by(IndexChangeRow.seq)
+                ).all()
+            if not changes:
+                return 0
+            replayed = 0
+            try:
+                for kind in ROWS:
+                    ids = list(dict.fromkeys(rid for _, k, rid in changes if k == kind))
+                    if not ids:
+                        continue
+                    current = {r.id: r for r in self._fetch_all(sessions, kind, ids)}  # type: ignore[arg-type]
+                    self.engine.apply(kind, upserts=list(current.values()),  # type: ignore[arg-type]
+                                      deletes=[rid for rid in ids if rid not in current])
+                    replayed += len(ids)
+            except Exception:
+                self.in_sync = False
+                log.exception("index update failed; it will be re-synced from the database")
+                raise
+            self.applied_seq = changes[-1][0]
+            self._save()
+            return replayed
+
+    def _save(self) -> None:
+        if self.saves:
+            self.engine.save()
+
+    def counts(self) -> dict[str, Any]:
+        return self.engine.counts()
