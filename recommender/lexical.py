@@ -31,11 +31,14 @@ class BM25Signal(Signal):
         self.tokens: list[list[str]] = []
         self._bm25: bm25s.BM25 | None = None
         self._alive = np.zeros(0, dtype=bool)
+        self._words = False
 
     def _rebuild(self) -> None:
         corpus = [toks if doc_id is not None else [] for doc_id, toks in zip(self.slots.ids, self.tokens)]
         self._bm25 = bm25s.BM25(k1=self.k1, b=self.b)
-        self._bm25.index(corpus, show_progress=False)
+        self._words = any(corpus)  # bm25s cannot index a corpus without a single word (all stop words)
+        if self._words:
+            self._bm25.index(corpus, show_progress=False)
         self._alive = self.slots.alive_mask()
 
     def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
@@ -62,7 +65,7 @@ class BM25Signal(Signal):
         self.prepare()
         assert self._bm25 is not None
         tokens = self.tokenize(query)
-        if not tokens or not len(self.slots):
+        if not tokens or not len(self.slots) or not self._words:
             return np.zeros(len(self.slots.ids), dtype=np.float32)
         return self._bm25.get_scores(tokens)
 

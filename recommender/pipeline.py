@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from embeddings.factory import create_embedder
@@ -22,22 +23,36 @@ def char_preprocess(text: str) -> str:
     return _NOT_TEXT.sub("", text.lower())
 
 
+def _dense(settings: PipelineSettings) -> Signal:
+    cache = settings.cache_dir if settings.use_cache else None
+    return DenseSignal(create_embedder(settings.model, cache, settings.e5_runtime), settings.ann_backend)
+
+
+def _bm25(settings: PipelineSettings) -> Signal:
+    return BM25Signal(get_tokenizer().tokenize, name="bm25")
+
+
+def _char(settings: PipelineSettings) -> Signal:
+    return TfidfSignal("char", "char", (1, 2), preprocess=char_preprocess, sublinear_tf=False)
+
+
+def _word(settings: PipelineSettings) -> Signal:
+    return TfidfSignal("word", get_tokenizer().tokenize, (1, 1))
+
+
+# Signals by name (TECHMATCH_SIGNALS, --signals, a saved index's manifest). A new signal is one file (a
+# ``recommender.signal.Signal``) and one line here: name -> factory from the pipeline settings.
+SIGNALS: dict[str, Callable[[PipelineSettings], Signal]] = {
+    "dense": _dense,  # e5-small (or any embedder) over titles, in an ANN index
+    "bm25": _bm25,  # BM25 over jieba words
+    "char": _char,  # TF-IDF over character 1-2-grams
+    "word": _word,  # TF-IDF over jieba words
+}
+
+
 def build_signals(settings: PipelineSettings) -> list[Signal]:
     """The signals named in the settings, each given its tokenizer or embedder."""
-    tokenizer = get_tokenizer()
-    signals: list[Signal] = []
-    for name in settings.signals:
-        if name == "dense":
-            cache = settings.cache_dir if settings.use_cache else None
-            embedder = create_embedder(settings.model, cache, settings.e5_runtime)
-            signals.append(DenseSignal(embedder, settings.ann_backend))
-        elif name == "bm25":
-            signals.append(BM25Signal(tokenizer.tokenize, name="bm25"))
-        elif name == "char":
-            signals.append(TfidfSignal("char", "char", (1, 2), preprocess=char_preprocess, sublinear_tf=False))
-        elif name == "word":
-            signals.append(TfidfSignal("word", tokenizer.tokenize, (1, 1)))
-    return signals
+    return [SIGNALS[name](settings) for name in settings.signals]
 
 
 def new_index(kind: Kind, settings: PipelineSettings | None = None) -> HybridIndex:

@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SIGNAL_NAMES = ("dense", "bm25", "char", "word")
+from embeddings.factory import check_spec
+from recommender.ann.factory import BACKENDS
 
 
 def default_cache_dir() -> Path:
@@ -51,23 +52,22 @@ class PipelineSettings(BaseSettings):
     @field_validator("signals")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in SIGNAL_NAMES]
+        from recommender.pipeline import SIGNALS  # the registry; imported here, as it imports these settings
+
+        unknown = [v for v in value if v not in SIGNALS]
         if unknown or not value:
-            raise ValueError(f"unknown signal(s) {unknown}: choose from {', '.join(SIGNAL_NAMES)}")
+            raise ValueError(f"unknown signal(s) {unknown}: choose from {', '.join(SIGNALS)}")
         return value
 
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if value != "e5-small" and not (value.startswith("st:") and len(value) > 3):
-            raise ValueError(
-                f"unknown model '{value}': use 'e5-small' (the offline default) or 'st:<Hugging Face name or folder>'"
-            )
+        check_spec(value)  # UnknownModelError is a ValueError: pydantic reports its message
         return value
 
     @field_validator("ann_backend")
     @classmethod
     def _backend(cls, value: str) -> str:
-        if value not in ("flat", "hnsw", "ivf"):
-            raise ValueError("ann_backend must be flat, hnsw or ivf")
+        if value not in BACKENDS:
+            raise ValueError(f"ann_backend must be one of {', '.join(BACKENDS)}")
         return value

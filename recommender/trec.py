@@ -22,6 +22,7 @@ __all__ = [
     "Qrels",
     "Run",
     "rank_documents",
+    "read_pairs",
     "read_qrels",
     "read_run",
     "write_qrels",
@@ -82,7 +83,7 @@ def read_qrels(path: PathLike) -> Qrels:
     for lineno, line, fields in _iter_fields(path, "qrels"):
         if len(fields) != 4:
             raise JudgementFileError(
-                f"{path}:{lineno}: malformed qrels line, expected 4 fields "
+                f"{path}, line {lineno}: malformed qrels line, expected 4 fields "
                 f"'need_id 0 result_id grade' but got {len(fields)}: {line!r}"
             )
         qid, _iteration, docid, grade_text = fields
@@ -90,17 +91,31 @@ def read_qrels(path: PathLike) -> Qrels:
             grade = int(grade_text)
         except ValueError:
             raise JudgementFileError(
-                f"{path}:{lineno}: malformed qrels line, grade must be an integer but got "
+                f"{path}, line {lineno}: field 'grade' must be an integer but got "
                 f"{grade_text!r}: {line!r}"
             ) from None
         judged = qrels.setdefault(qid, {})
         if docid in judged and judged[docid] != grade:
             raise JudgementFileError(
-                f"{path}:{lineno}: conflicting judgement for ({qid}, {docid}): "
+                f"{path}, line {lineno}: conflicting judgement for ({qid}, {docid}): "
                 f"grade {grade} here, {judged[docid]} earlier"
             )
         judged[docid] = grade
     return qrels
+
+
+def read_pairs(path: PathLike) -> list[tuple[str, str]]:
+    """A pairs file (the contract's ``techmatch grade --pairs``): ``need_id<TAB>result_id`` a line (any white
+    space between the two is accepted), blank lines skipped."""
+    pairs = []
+    for lineno, line, fields in _iter_fields(path, "pairs"):
+        if len(fields) != 2:
+            raise JudgementFileError(
+                f"{path}, line {lineno}: malformed pairs line, expected 2 fields 'need_id<TAB>result_id' "
+                f"but got {len(fields)}: {line.strip()[:80]!r}"
+            )
+        pairs.append((fields[0], fields[1]))
+    return pairs
 
 
 def write_qrels(qrels: Mapping[str, Mapping[str, int]], path: PathLike) -> Path:
@@ -130,7 +145,7 @@ def read_run(path: PathLike) -> Run:
     for lineno, line, fields in _iter_fields(path, "run"):
         if len(fields) != 6:
             raise JudgementFileError(
-                f"{path}:{lineno}: malformed run line, expected 6 fields "
+                f"{path}, line {lineno}: malformed run line, expected 6 fields "
                 f"'need_id Q0 result_id rank score tag' but got {len(fields)}: {line!r}"
             )
         qid, _q0, docid, rank_text, score_text, _tag = fields
@@ -138,21 +153,22 @@ def read_run(path: PathLike) -> Run:
             int(rank_text)
         except ValueError:
             raise JudgementFileError(
-                f"{path}:{lineno}: malformed run line, rank must be an integer but got {rank_text!r}: "
+                f"{path}, line {lineno}: field 'rank' must be an integer but got {rank_text!r}: "
                 f"{line!r}"
             ) from None
         try:
             score = float(score_text)
         except ValueError:
             raise JudgementFileError(
-                f"{path}:{lineno}: malformed run line, score must be a number but got {score_text!r}: "
+                f"{path}, line {lineno}: field 'score' must be a number but got {score_text!r}: "
                 f"{line!r}"
             ) from None
         if not math.isfinite(score):
-            raise JudgementFileError(f"{path}:{lineno}: score must be finite, got {score_text!r}: {line!r}")
+            raise JudgementFileError(
+                f"{path}, line {lineno}: field 'score' must be finite, got {score_text!r}: {line!r}")
         results = run.setdefault(qid, {})
         if docid in results:
-            raise JudgementFileError(f"{path}:{lineno}: duplicate result {docid!r} for need {qid!r}")
+            raise JudgementFileError(f"{path}, line {lineno}: duplicate result {docid!r} for need {qid!r}")
         results[docid] = score
     return run
 

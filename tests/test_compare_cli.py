@@ -92,7 +92,7 @@ def test_compare_clear_errors(judged: dict[str, Path], tmp_path: Path):
     qrels, good = str(judged["qrels"]), str(judged["good"])
     cases = [  # each case is a CLI start (~4 s of CPU): the distinct failure paths only
         (("compare", good, str(tmp_path / "missing.run"), "--qrels", qrels), "run file not found"),
-        (("compare", good, str(broken), "--qrels", qrels), "broken.run:2"),
+        (("compare", good, str(broken), "--qrels", qrels), "broken.run, line 2: field 'rank'"),
         (("compare", good, "--qrels", qrels), "at least two run files"),
         (("compare", good, str(judged["bad"]), "--qrels", good), "malformed qrels line"),
         (("compare", good, str(judged["bad"]), "--qrels", qrels, "--min-grade", "3"), "lower --min-grade"),

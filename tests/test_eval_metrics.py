@@ -161,10 +161,10 @@ def test_trec_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("N1 0 R1 2\nN1 0 R2\n", r"q\.txt:2: .*expected 4 fields"),
-        ("N1 0 R1 2\n\nN1 0 R2 high\n", r"q\.txt:3: .*grade must be an integer.*'high'"),
-        ("N1 0 R1 2.5\n", r"q\.txt:1: .*grade must be an integer"),
-        ("N1 0 R1 2\nN1 0 R1 1\n", r"q\.txt:2: conflicting judgement"),
+        ("N1 0 R1 2\nN1 0 R2\n", r"q\.txt, line 2: .*expected 4 fields"),
+        ("N1 0 R1 2\n\nN1 0 R2 high\n", r"q\.txt, line 3: .*field 'grade' must be an integer.*'high'"),
+        ("N1 0 R1 2.5\n", r"q\.txt, line 1: .*field 'grade' must be an integer"),
+        ("N1 0 R1 2\nN1 0 R1 1\n", r"q\.txt, line 2: conflicting judgement"),
     ],
 )
 def test_malformed_qrels_line_names_file_and_line(tmp_path: Path, content: str, message: str) -> None:
@@ -177,10 +177,10 @@ def test_malformed_qrels_line_names_file_and_line(tmp_path: Path, content: str, 
 def test_malformed_run_line(tmp_path: Path) -> None:
     path = tmp_path / "r.txt"
     path.write_text("N1 Q0 R1 1 0.5 tag\nN1 Q0 R2 2 0.4\n")
-    with pytest.raises(ValueError, match=r"r\.txt:2: .*expected 6 fields"):
+    with pytest.raises(ValueError, match=r"r\.txt, line 2: .*expected 6 fields"):
         read_run(path)
     path.write_text("N1 Q0 R1 1 abc tag\n")
-    with pytest.raises(ValueError, match=r"r\.txt:1: .*score must be a number"):
+    with pytest.raises(ValueError, match=r"r\.txt, line 1: .*field 'score' must be a number"):
         read_run(path)
 
 

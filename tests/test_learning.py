@@ -74,6 +74,21 @@ def test_grader_probabilities_are_distributions_and_rank_the_right_result_first(
     assert grade_score(truth, grades) > grade_score(truth, [0] * len(truth))
 
 
+def test_engine_grades_from_the_hits_its_search_found_exactly_as_a_fresh_search_would(world, grader):
+    from recommender.engine import Engine
+    from recommender.matcher import Matcher
+    from recommender.records import free_text_need
+
+    index, needs = world
+    engine = Engine(Matcher(index, None, grader))
+    queries = [*needs, free_text_need("冲压零件表面划痕裂纹的视觉自动检测")]
+    for query, matches in zip(queries, engine.results_for(queries, 5)):
+        expected = grader.predict_proba(index, [query] * len(matches), [m.id for m in matches])  # searches anew
+        assert [m.grade for m in matches] == list(grader.grade_from_proba(expected))
+        for m, row in zip(matches, expected):
+            assert m.grade_probability == pytest.approx(float(row[grader.levels.index(m.grade)]), abs=1e-9)
+
+
 def test_training_is_deterministic_for_a_seed(world, grader):
     index, needs = world
     again = train_grader(index, needs, fixture_qrels(), seed=0)

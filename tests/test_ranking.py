@@ -73,3 +73,17 @@ def test_rrf_weights_and_ties():
                                       {"a": 1.0, "b": 2.0}, k=60)
     assert weighted[0][0] == "y"
     assert weighted[0][1] == pytest.approx(1 / 62 + 2 / 61)
+
+
+def test_bm25_over_documents_without_a_single_word_answers_nothing_instead_of_failing():
+    from embeddings.tokenizer import get_tokenizer
+    from recommender.lexical import BM25Signal
+    from recommender.signal import Texts
+
+    tokenize = get_tokenizer().tokenize
+    assert tokenize("旧需求") == []  # boilerplate only: the lexicon drops it
+    signal = BM25Signal(tokenize)
+    signal.fit(["N9"], [Texts("旧需求")])
+    assert signal.search([Texts("锂电池正极材料")], 10) == [[]]
+    signal.upsert(["N10"], [Texts("锂电池正极材料循环寿命")])
+    assert [d for d, _ in signal.search([Texts("锂电池正极材料")], 10)[0]] == ["N10"]

@@ -35,10 +35,12 @@ def _check_row(row: Mapping[str, Any], where: str) -> tuple[str, str, int, str]:
         raise FeedbackError(f"{where}: expected an object with {', '.join(REQUIRED_FIELDS)}")
     missing = [f for f in REQUIRED_FIELDS if row.get(f) in (None, "")]
     if missing:
-        raise FeedbackError(f"{where}: missing {', '.join(missing)}")
+        raise FeedbackError(f"{where}, field '{missing[0]}': is missing or empty"
+                            + (f" (so are {', '.join(missing[1:])})" if missing[1:] else ""))
     outcome = str(row["outcome"]).strip().lower()
     if outcome not in FEEDBACK_GRADES:
-        raise FeedbackError(f"{where}: unknown outcome '{row['outcome']}' (use one of {', '.join(FEEDBACK_GRADES)})")
+        raise FeedbackError(f"{where}, field 'outcome': unknown outcome '{row['outcome']}' "
+                            f"(use one of {', '.join(FEEDBACK_GRADES)})")
     return str(row["need_id"]).strip(), str(row["result_id"]).strip(), FEEDBACK_GRADES[outcome], \
         str(row.get("created_at") or "")
 
@@ -59,8 +61,12 @@ def read_feedback_file(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise FeedbackError(f"{path}: no such feedback file (export one with 'techmatch feedback export --out F')")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise FeedbackError(f"{path} line {number}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:

@@ -15,7 +15,7 @@ from recommender.settings import PipelineSettings
 
 DEFAULT_HOME = Path("var") / "techmatch"
 
-# Documented request limits (docs/service.md): anything larger gets a 4xx that names the limit.
+# Documented request limits (README, "Limits and errors"): anything larger gets a 4xx that names the limit.
 MAX_TEXT_CHARS = 20_000  # title + description/abstract of one record, or one free-text query
 MAX_TITLE_CHARS = 500
 MAX_ID_CHARS = 200

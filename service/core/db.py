@@ -8,11 +8,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.core.models import Base
+from service.core.migrations import upgrade_schema
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with the tables created; SQLite gets WAL and foreign-thread access for the thread pool."""
+    """An engine on a database at the newest schema (migrated if older); SQLite gets WAL and foreign-thread access
+    for the thread pool."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -27,7 +28,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    Base.metadata.create_all(engine)
+    upgrade_schema(engine)
     return engine
 
 

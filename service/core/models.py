@@ -1,5 +1,6 @@
 """Database tables (SQLAlchemy 2): the source of truth that the search index is rebuilt from.
 
+The tables change only through migrations (``service/migrations``, Alembic), applied at startup.
 Records keep their full contract fields in ``data`` (JSON) plus the columns lists filter on, and a
 content hash that lets startup find every record the index is missing or holds in an older version.
 """
@@ -71,6 +72,7 @@ class ApiKeyRow(Base):
     enterprise: Mapped[str | None] = mapped_column(String(200))
     label: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set: the key answers 401
 
 
 class FeedbackRow(Base):

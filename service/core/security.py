@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.errors import UserError
-from service.core.models import ApiKeyRow
+from service.core.models import ApiKeyRow, utcnow
 
 ROLES = ("broker", "enterprise")
 KEY_PREFIX = "tm"
@@ -52,18 +52,36 @@ def create_api_key(session: Session, role: str, enterprise: str | None = None, l
 
 
 def find_caller(session: Session, token: str) -> Caller | None:
-    """The caller a key belongs to, or None for an unknown key (compared by hash, so no timing leak of keys)."""
-    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(token)))
+    """The caller a key belongs to, or None for an unknown or revoked key (compared by hash, so no timing leak
+    of keys)."""
+    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(token),
+                                                 ApiKeyRow.revoked_at.is_(None)))
     if row is None:
         return None
     return Caller(row.id, row.role, row.enterprise)
 
 
+def list_api_keys(session: Session) -> list[ApiKeyRow]:
+    """Every key, oldest first (only public parts: id, role, enterprise, label, dates)."""
+    return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)))
+
+
+def revoke_api_key(session: Session, key_id: str) -> ApiKeyRow:
+    """Mark a key revoked by its public id (the part after 'tm_'); revoking twice keeps the first date."""
+    row = session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise UserError(f"unknown key id '{key_id}': 'techmatch keys list' shows the ids")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.commit()
+    return row
+
+
 class CallerCache:
     """Known keys remembered for a minute, so a search does not open a database session just to check its key.
 
-    Keys are only created (never changed) through the CLI, so a cached answer cannot go stale in a way
-    that matters; an unknown key is never cached, so a key created a second ago works at once."""
+    An unknown key is never cached, so a key created a second ago works at once; a revoked key stops working
+    in a running service within the cache's minute."""
 
     def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float = 60.0, size: int = 1024) -> None:
         self.sessions = sessions

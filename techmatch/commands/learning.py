@@ -19,22 +19,6 @@ from recommender.errors import UserError
 HOLDOUT_FRACTION = 0.2
 
 
-def _read_pairs(path: Path) -> list[tuple[str, str]]:
-    """``need_id<TAB>result_id`` lines (white space accepted); clear errors with the line number."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such pairs file (one 'need_id<TAB>result_id' a line)")
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.split("\t") if "\t" in line else line.split()
-        fields = [f.strip() for f in fields]
-        if len(fields) != 2 or not all(fields):
-            raise UserError(f"{path} line {number}: expected 'need_id<TAB>result_id', got '{line.strip()[:80]}'")
-        pairs.append((fields[0], fields[1]))
-    return pairs
-
-
 def _read_qrels(path: Path):
     from recommender.trec import read_qrels
 
@@ -61,8 +45,9 @@ def grade(
     """Learn the relevance grade from judged pairs, then grade every pair of --pairs (the contract)."""
     from recommender.pipeline import new_index
     from recommender.records import load_records
+    from recommender.trec import read_pairs
 
-    pair_list = _read_pairs(pairs)
+    pair_list = read_pairs(pairs)
     result_records, _ = load_records(results, "result")
     need_records = {n.id: n for n in load_records(needs, "need")[0]}
     unknown_needs = sorted({n for n, _ in pair_list if n not in need_records})

@@ -15,6 +15,7 @@ DEMO_NEEDS = {"small": 300, "full": 2500}
 
 keys_app = typer.Typer(help="API keys for the service (stored hashed; a key is printed once).", no_args_is_help=True)
 feedback_app = typer.Typer(help="Broker feedback recorded through the service.", no_args_is_help=True)
+db_app = typer.Typer(help="The service database's schema (Alembic migrations).", no_args_is_help=True)
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="database URL (default: TECHMATCH_DATABASE_URL or SQLite)")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="data folder (default: var/techmatch)")]
@@ -120,6 +121,62 @@ def keys_create(
     typer.echo(token)
 
 
+@keys_app.command("list")
+def keys_list(db: DbOpt = None, home: HomeOpt = None) -> None:
+    """List the keys (id, role, enterprise, label, created, revoked); the keys themselves are never stored."""
+    from service.core.security import list_api_keys
+
+    _, sessions = _sessions(db, home)
+    with sessions() as session:
+        rows = list_api_keys(session)
+    for row in rows:
+        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
+        typer.echo(f"{row.id}\t{row.role}\t{row.enterprise or '-'}\t{row.label or '-'}\t"
+                   f"{row.created_at.isoformat(timespec='seconds')}\trevoked: {revoked}")
+    if not rows:
+        typer.echo("no keys yet: create one with 'techmatch keys create --role broker'")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (the part after 'tm_', as 'keys list' shows)")],
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Revoke a key: it answers 401 from now on (within a minute in a running service)."""
+    from service.core.security import revoke_api_key
+
+    _, sessions = _sessions(db, home)
+    with sessions() as session:
+        row = revoke_api_key(session, key_id.strip())
+        typer.echo(f"revoked key {row.id} ({row.role}{', ' + row.enterprise if row.enterprise else ''})")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Upgrade the database's tables to this techmatch's schema (every start does it too)."""
+    from service.core.migrations import current_revision, head_revision
+
+    settings, sessions = _sessions(db, home)  # opening the database runs the migrations
+    typer.echo(f"database at revision {current_revision(sessions.kw['bind'])} (newest: {head_revision()})")
+
+
+@db_app.command("current")
+def db_current(db: DbOpt = None, home: HomeOpt = None) -> None:
+    """Show the database's schema revision without changing anything."""
+    from sqlalchemy import create_engine
+
+    from service.core.db import describe
+    from service.core.migrations import current_revision, head_revision
+
+    settings = service_settings(db, home)
+    try:
+        revision = current_revision(create_engine(settings.resolved_database_url))
+    except Exception as exc:
+        raise UserError(f"cannot open the database: {str(exc).splitlines()[0]}") from None
+    typer.echo(f"{describe(settings.resolved_database_url)}: revision {revision or 'none (new or pre-migration)'}"
+               f" (newest: {head_revision()})")
+
+
 @feedback_app.command("export")
 def feedback_export(
     out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write")],
@@ -189,3 +246,4 @@ def register(app: typer.Typer) -> None:
     app.command("load-demo")(load_demo)
     app.add_typer(keys_app, name="keys")
     app.add_typer(feedback_app, name="feedback")
+    app.add_typer(db_app, name="db")

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from service.core.config import ServiceSettings
-from service.core.sync import ROWS, record_hash
 from service.core.security import create_api_key
+from service.core.sync import ROWS, record_hash
 from service.main import create_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
