@@ -10,7 +10,7 @@ given, replaces the rank-based strength with its P(grade 3) (see weights.py for 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from recommender.records import Record
 from recommender.triage import weights as W
 
 SEARCH_BATCH = 256
+Progress = Callable[[int, int], None]  # on_progress(done, total): called as work advances (a page's progress bar)
 
 
 class Grader(Protocol):
@@ -51,7 +52,8 @@ class MarketPull:
 
 
 def rank_candidates(
-    index: HybridIndex, needs: Sequence[Record], depth: int = W.CANDIDATES_PER_NEED, progress: bool = True
+    index: HybridIndex, needs: Sequence[Record], depth: int = W.CANDIDATES_PER_NEED, progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> dict[str, list[Candidate]]:
     """Each need's top ``depth`` results (fused hybrid ranking), searched in batches with a progress bar."""
     out: dict[str, list[Candidate]] = {}
@@ -62,6 +64,8 @@ def rank_candidates(
         for need, matches in zip(batch, rankings):
             out[need.id] = [Candidate(need.id, m.id, m.rank, m.score) for m in matches]
         bar.update(len(batch))
+        if on_progress is not None:
+            on_progress(start + len(batch), len(needs))
     bar.close()
     return out
 
@@ -95,7 +99,7 @@ def rank_strengths(candidates: dict[str, list[Candidate]]) -> None:
 
 def learned_strengths(
     candidates: dict[str, list[Candidate]], grader: Grader, index: HybridIndex, needs: Sequence[Record],
-    progress: bool = True,
+    progress: bool = True, on_progress: Progress | None = None,
 ) -> None:
     """Strength from the grader's P(grade 3), half relative to the need's best candidate, half absolute."""
     by_id = {n.id: n for n in needs}
@@ -117,6 +121,8 @@ def learned_strengths(
             for c, value in zip(cands, p):
                 c.strength = share * float(value) / best + (1 - share) * float(value)
         bar.update(len(chunk))
+        if on_progress is not None:
+            on_progress(start + len(chunk), len(need_ids))
     bar.close()
 
 
@@ -130,14 +136,25 @@ def pull_of(strengths: Sequence[float]) -> float:
 
 def market_pull(
     index: HybridIndex, needs: Sequence[Record], grader: Grader | None = None,
-    depth: int = W.CANDIDATES_PER_NEED, progress: bool = True,
+    depth: int = W.CANDIDATES_PER_NEED, progress: bool = True, on_progress: Progress | None = None,
 ) -> MarketPull:
-    """Match every need, give each candidate its strength, and sum them up per result."""
-    candidates = rank_candidates(index, needs, depth, progress)
+    """Match every need, give each candidate its strength, and sum them up per result.
+
+    ``on_progress(done, total)`` counts needs matched, then (with a grader) needs graded: total is the
+    number of needs, twice with a grader."""
+    steps = 2 if grader is not None else 1
+    match_progress = grade_progress = None
+    if on_progress is not None:
+        def match_progress(done: int, _: int) -> None:
+            on_progress(done, steps * len(needs))
+
+        def grade_progress(done: int, total: int) -> None:
+            on_progress(len(needs) + round(done * len(needs) / max(total, 1)), steps * len(needs))
+    candidates = rank_candidates(index, needs, depth, progress, match_progress)
     if grader is None:
         rank_strengths(candidates)
     else:
-        learned_strengths(candidates, grader, index, needs, progress)
+        learned_strengths(candidates, grader, index, needs, progress, grade_progress)
     factors = budget_factors(needs)
     wanted_by: dict[str, list[Candidate]] = {}
     for need_id, cands in candidates.items():

@@ -17,7 +17,7 @@ from recommender.records import Record
 from recommender.triage import weights as W
 from recommender.triage.enterprises import enterprise_of
 from recommender.triage.funds import Fund, match_funds
-from recommender.triage.market import Candidate, Grader, MarketPull, market_pull
+from recommender.triage.market import Candidate, Grader, MarketPull, Progress, market_pull
 from recommender.triage.readiness import readiness, readiness_reason, trl_of
 from recommender.triage.targets import PushTarget
 
@@ -136,11 +136,21 @@ def shortlist_reasons(record: Record, wanted: Sequence[Candidate], pull: float, 
 def shortlist(
     matcher: Matcher, needs: Sequence[Record], top: int, funds: Sequence[Fund] = (),
     enterprises: Mapping[str, dict] | None = None, grader: Grader | None = None, progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> list[ShortlistEntry]:
-    """The ``top`` most transferable results of the matcher's results index, with push lists and reasons."""
+    """The ``top`` most transferable results of the matcher's results index, with push lists and reasons.
+
+    ``on_progress(done, total)``, if given, is called as the work advances (needs matched, needs graded,
+    push lists written), ending with done == total: what a background job shows as its progress bar."""
     if top < 1:
         raise ValueError("top must be at least 1")
-    market = market_pull(matcher.results, needs, grader=grader, progress=progress)
+    market_steps = len(needs) * (2 if grader is not None else 1)
+    total = market_steps + min(top, len(matcher.results.records))
+    market_progress = None
+    if on_progress is not None:
+        def market_progress(done: int, _: int) -> None:
+            on_progress(done, total)
+    market = market_pull(matcher.results, needs, grader=grader, progress=progress, on_progress=market_progress)
     ranked = score_results(matcher.results.records, market)[:top]
     key_terms: dict[str, list[str]] = {}
     entries = []
@@ -159,6 +169,10 @@ def shortlist(
             top_need_ids=[c.need_id for c in wanted[:W.TOP_NEEDS_PER_RESULT]], push=push,
             reasons=shortlist_reasons(record, wanted, scored.pull, scored.readiness), record=record,
         ))
+        if on_progress is not None and (position % 25 == 0 or position == len(ranked)):
+            on_progress(market_steps + position, total)
+    if on_progress is not None and not ranked:
+        on_progress(total, total)
     return entries
 
 
