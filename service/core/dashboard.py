@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.core.jobs import SHORTLIST, JobView, latest_job
@@ -90,6 +90,6 @@ def field_counts(session: Session, shortlist_job: JobView | None = None) -> list
 
 def facets(session: Session) -> Facets:
     def values(column) -> list[str]:
-        return [v for v in session.scalars(select(distinct(column)).where(column.is_not(None)).order_by(column)) if v]
+        return [v for v in session.scalars(select(column).where(column.is_not(None)).distinct().order_by(column)) if v]
 
     return Facets(values(ResultRow.field), values(ResultRow.institution), values(ResultRow.ip_status))

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from service.web import labels
@@ -43,7 +43,7 @@ def _iso_local(text: str | None) -> str:
 
 
 def _number(value: Any, digits: int = 2) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or isinstance(value, Undefined):
         return "—"
     try:
         number = float(value)
