@@ -21,10 +21,7 @@ from recommender.hybrid import HybridIndex
 from recommender.records import Record
 from recommender.triage import weights as W
 
-SEARCH_BATCH = 256
-# With a progress callback, needs are searched in smaller batches so a progress bar moves every few
-# seconds (still batched: the per-query cost hardly changes; a batch's composition does not change a ranking).
-PROGRESS_BATCH = 64
+SEARCH_BATCH = 256  # also the step of on_progress while matching: a smaller batch would move the dense scores
 Progress = Callable[[int, int], None]  # on_progress(done, total): called as work advances (a page's progress bar)
 
 
@@ -61,9 +58,8 @@ def rank_candidates(
     """Each need's top ``depth`` results (fused hybrid ranking), searched in batches with a progress bar."""
     out: dict[str, list[Candidate]] = {}
     bar = tqdm(total=len(needs), desc="matching needs", unit="need", disable=not progress)
-    size = SEARCH_BATCH if on_progress is None else PROGRESS_BATCH
-    for start in range(0, len(needs), size):
-        batch = needs[start:start + size]
+    for start in range(0, len(needs), SEARCH_BATCH):
+        batch = needs[start:start + SEARCH_BATCH]
         rankings = index.search([n.as_query() for n in batch], depth, explain=False)
         for need, matches in zip(batch, rankings):
             out[need.id] = [Candidate(need.id, m.id, m.rank, m.score) for m in matches]
