@@ -20,7 +20,7 @@ import httpx
 
 CHROMIUM = Path(os.environ.get("TECHMATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=zh-CN"]
 VIEWPORT = {"width": 1360, "height": 900}
 
 
@@ -124,8 +124,12 @@ def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id:
     out.mkdir(parents=True, exist_ok=True)
     shots: list[tuple[str, int]] = []
 
-    def shot(page, name: str, status: int, full: bool = True) -> None:
+    def shot(page, name: str, status: int, full: bool = True, height: int | None = None) -> None:
+        if height is not None:  # a taller window from the top: the page's head and its first item together
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+            page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(out / f"{name}.png"), full_page=full)
+        page.set_viewport_size(VIEWPORT)
         shots.append((name, status))
 
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
@@ -143,20 +147,18 @@ def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id:
     if "已标记" not in first.locator("form.interest button").inner_text():
         first.locator("form.interest button").click()
         first.locator("button.marked").wait_for()
-    shot(page, "04-enterprise-matches", 200, full=False)
+    shot(page, "04-enterprise-matches", 200, full=False, height=1500)
     context.close()
 
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
     page = context.new_page()
     sign_in(page, base, logins.broker)
-    response = page.goto(f"{base}/web/dashboard")
-    shot(page, "05-broker-dashboard", response.status)
     response = page.goto(f"{base}/web/needs/{need_id}")
     first = page.locator("[data-testid=match]").first
     first.locator("input[name=note]").fill("已电话沟通，企业希望下周看样机")
     first.locator("button[value=contacted]").click()
     first.locator(".latest.saved").wait_for()
-    shot(page, "06-broker-match-feedback", response.status, full=False)
+    shot(page, "06-broker-match-feedback", response.status, full=False, height=1500)
     response = page.goto(f"{base}/web/results?trl_min=5&ip_status=granted")
     shot(page, "07-broker-results-filtered", response.status, full=False)
     response = page.goto(f"{base}/web/results/{result_id}")
@@ -165,8 +167,10 @@ def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id:
     page.fill("input[name=top]", "100")
     page.click("form.inline-form button[type=submit]")
     page.wait_for_selector("[data-testid=job] .progress")
+    page.wait_for_timeout(2500)  # a couple of polls: the bar shows its time and steps
     shot(page, "09-broker-shortlist-progress", 200, full=False)
-    page.wait_for_selector("table[data-testid=shortlist]", timeout=600_000)
+    page.wait_for_selector(".job-running, .job-queued", state="detached", timeout=900_000)  # done: the page reloads
+    page.wait_for_selector("table[data-testid=shortlist]")
     shot(page, "10-broker-shortlist", 200, full=False)
     page.goto(f"{base}/web/upload")
     bad = out.parent / "results-with-errors.csv"
@@ -178,5 +182,7 @@ def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id:
     shot(page, "11-broker-upload-report", 422)
     response = page.goto(f"{base}/web/feedback")
     shot(page, "12-broker-feedback", response.status)
+    response = page.goto(f"{base}/web/dashboard")  # last: with the shortlist, the feedback and the marks above
+    shot(page, "05-broker-dashboard", response.status)
     context.close()
     return shots
