@@ -38,7 +38,7 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             try:
-                shots = tour(browser, base, logins, args.out, need["id"], result_id)
+                shots = tour(browser, base, logins, args.out, need["id"], result_id, shortlist_top=500)
             finally:
                 browser.close()
     finally:

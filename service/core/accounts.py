@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -198,9 +198,3 @@ def close_session(session: Session, token: str) -> None:
     session.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == _token_hash(token)))
     session.commit()
 
-
-def aware(moment: datetime | None) -> datetime | None:
-    """A stored time with its zone (SQLite gives times back without one; they are stored in UTC)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)

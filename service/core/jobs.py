@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,7 +27,6 @@ from recommender.errors import TechmatchError
 from recommender.records import Record
 from recommender.triage.shortlist import ShortlistEntry
 from recommender.triage.targets import PushTarget
-from service.core.accounts import aware
 from service.core.errors import ServiceError
 from service.core.live_index import LiveIndex
 from service.core.models import JobRow, utcnow
@@ -41,6 +40,13 @@ STALE_SECONDS = 60.0  # no heartbeat for this long: the process that ran the job
 PROGRESS_EVERY_SECONDS = 0.5  # progress is written at most this often (and always at the end)
 ACTIVE = ("queued", "running")
 _start_lock = threading.Lock()
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time with its zone (SQLite gives times back without one; they are stored in UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

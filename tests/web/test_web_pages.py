@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import openpyxl
 import pytest
-from conftest import PASSWORD, Workbench, csrf_of
+from conftest import FIXTURES, PASSWORD, Workbench, csrf_of
 from sqlalchemy import select, update
 
 from service.core.accounts import set_disabled
@@ -321,3 +321,21 @@ def test_pages_on_both_databases(any_workbench: Workbench):
     enterprise = any_workbench.client("ent1")
     created = post(enterprise, "/web/needs", {"title": "电池正极材料", "field": "新能源"}, page="/web/needs/new")
     assert created.status_code == 303 and enterprise.get(created.headers["location"]).status_code == 200
+
+
+def test_match_page_shows_the_grade_once_a_grader_is_installed(workbench: Workbench):
+    from recommender.learning.training import train_grader
+    from recommender.records import load_needs
+    from tests.test_learning import fixture_qrels
+
+    client = workbench.client("broker")
+    assert "评级" not in client.get("/web/needs/N3").text  # no grader: no grade shown
+    live = workbench.services.live
+    grader = train_grader(live.side("result"), load_needs(FIXTURES / "needs.jsonl"), fixture_qrels(), seed=0)
+    live.matcher.grader = grader  # as a restart after 'techmatch train' would load it
+    try:
+        page = client.get("/web/needs/N3").text
+    finally:
+        live.matcher.grader = None
+    assert page.count('class="badge grade-') == page.count('data-testid="match"') == 8  # every match graded
+    assert "评级 " in page

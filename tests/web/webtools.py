@@ -119,7 +119,8 @@ BAD_CSV = ("id,title,abstract,field,trl,ip_status\n"
            "R900001,重复编号的成果,与第 2 行编号相同,新能源,3,none\n")
 
 
-def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id: str) -> list[tuple[str, int]]:
+def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id: str,
+         shortlist_top: int = 100) -> list[tuple[str, int]]:
     """Visit the main pages as each role and screenshot them into ``out``: (file name, HTTP status) per page."""
     out.mkdir(parents=True, exist_ok=True)
     shots: list[tuple[str, int]] = []
@@ -164,10 +165,10 @@ def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id:
     response = page.goto(f"{base}/web/results/{result_id}")
     shot(page, "08-broker-result-push-list", response.status)
     response = page.goto(f"{base}/web/shortlist")
-    page.fill("input[name=top]", "100")
+    page.fill("input[name=top]", str(shortlist_top))
     page.click("form.inline-form button[type=submit]")
     page.wait_for_selector("[data-testid=job] .progress")
-    page.wait_for_timeout(2500)  # a couple of polls: the bar shows its time and steps
+    page.wait_for_timeout(1200)  # a poll or two: the bar shows its time and steps
     shot(page, "09-broker-shortlist-progress", 200, full=False)
     page.wait_for_selector(".job-running, .job-queued", state="detached", timeout=900_000)  # done: the page reloads
     page.wait_for_selector("table[data-testid=shortlist]")
