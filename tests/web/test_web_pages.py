@@ -337,5 +337,5 @@ def test_match_page_shows_the_grade_once_a_grader_is_installed(workbench: Workbe
         page = client.get("/web/needs/N3").text
     finally:
         live.matcher.grader = None
-    assert page.count('class="badge grade-') == page.count('data-testid="match"') == 8  # every match graded
+    assert page.count('class="badge grade-') == page.count('data-testid="match"') >= 8  # every match graded
     assert "评级 " in page
