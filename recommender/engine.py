@@ -28,7 +28,7 @@ from recommender.settings import PipelineSettings
 from recommender.triage.funds import Fund
 from recommender.triage.market import MarketPull, Progress, market_pull
 from recommender.triage.push import push_for_need, push_for_result
-from recommender.triage.shortlist import ShortlistEntry, shortlist_from_market
+from recommender.triage.shortlist import ShortlistEntry, market_steps, progress_stages, shortlist_from_market
 from recommender.triage.targets import PushTarget
 
 # Below this size a write refits the whole side (cheap, embeddings are cached), so a small catalogue's
@@ -188,8 +188,9 @@ class Engine:
         with self._market_lock:
             version = self.version
             if cached and self._market is not None and self._market[0] == version:
-                if on_progress is not None:
-                    on_progress(len(self._market[1].needs), len(self._market[1].needs))
+                if on_progress is not None:  # already measured: the market stage is done at once
+                    steps = market_steps(len(self._market[1].needs), grader is not None)
+                    on_progress(steps, steps)
                 return self._market[1]
             with self._lock.reading():
                 index = self.matcher.results
@@ -207,9 +208,16 @@ class Engine:
         needs: Sequence[Record] | None = None, grader: Any = INSTALLED, progress: bool = False,
         on_progress: Progress | None = None,
     ) -> list[ShortlistEntry]:
-        """The ``top`` most transferable results with push lists and reasons (see ``recommender.triage``)."""
-        market = self.market_pull(needs, grader, progress, on_progress)
-        return shortlist_from_market(self.records("result"), market, top, funds, enterprises, progress)
+        """The ``top`` most transferable results with push lists and reasons (see ``recommender.triage``);
+        ``on_progress(done, total)`` is one bar over both stages, ending with done == total."""
+        if grader == INSTALLED:
+            grader = self.matcher.grader
+        results = self.records("result")
+        wanting = len(needs) if needs is not None else self.count("need")
+        on_market, on_push = progress_stages(on_progress, market_steps(wanting, grader is not None),
+                                             min(top, len(results)))
+        market = self.market_pull(needs, grader, progress, on_market)
+        return shortlist_from_market(self.records("result"), market, top, funds, enterprises, progress, on_push)
 
     def _records(self, kind: Kind) -> dict[str, Record]:
         """One side's records themselves (the caller holds the read lock)."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up techmatch, load the demo world into the embedded default (SQLite + FAISS under var/techmatch),
-# create a broker key and serve the API on http://127.0.0.1:8000 (docs: /docs).
+# create a broker key and the demo logins of the web workbench, and serve both on http://127.0.0.1:8000
+# (workbench: /web, API docs: /docs).
 #   bash scripts/demo.sh                 # 2,000 results / 300 needs: ready in a few minutes on 2 cores
 #   DEMO_SIZE=full bash scripts/demo.sh  # the whole 30,000-result world (embeds once, cached afterwards)
 # A second run reuses the database, the index and the embedding cache: nothing is embedded again.
@@ -17,9 +18,16 @@ bash scripts/setup.sh
 
 techmatch load-demo --size "$SIZE"
 KEY=$(techmatch keys create --role broker --label demo)
+# Demo logins for the workbench (left as they are if they exist); E003 has needs in every demo size.
+techmatch users create --username demo-broker --password demo-broker-2026 --role broker --name 王经理 --exist-ok >/dev/null
+techmatch users create --username demo-enterprise --password demo-enterprise-2026 --role enterprise \
+  --enterprise E003 --name "通明航空 李工" --exist-ok >/dev/null
 cat <<MSG
 
   techmatch is starting on http://$HOST:$PORT
+  workbench:   http://$HOST:$PORT/web/
+               broker      demo-broker / demo-broker-2026
+               enterprise  demo-enterprise / demo-enterprise-2026   (enterprise E003)
   API docs:    http://$HOST:$PORT/docs   (click "Authorize" and paste the key)
   broker key:  $KEY
   try:         curl -s -X POST http://$HOST:$PORT/match -H "X-API-Key: $KEY" \\

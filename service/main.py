@@ -23,6 +23,7 @@ from service.core.db import describe, make_engine, make_sessions
 from service.core.security import CallerCache
 from service.core.sync import IndexSync
 from service.errors import install_error_handlers
+from service.web import mount_web
 
 log = logging.getLogger("techmatch.service")
 
@@ -92,4 +93,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     for module in (health, matching, needs, results, triage, feedback, partners):
         app.include_router(module.router)
+    mount_web(app)  # the workbench pages under /web (after the JSON error handlers, which it wraps for /web)
     return app

@@ -39,7 +39,7 @@ def test_a_write_goes_through_while_the_shortlist_is_being_computed(world):
             writer.join(timeout=60)  # were the lock held for the whole computation, this would wait it out
 
     engine.shortlist(10, on_progress=on_progress)
-    assert written.is_set() and progress[0][0] < progress[-1][0] == len(needs)
+    assert written.is_set() and progress[0][0] < progress[-1][0] == progress[-1][1] == len(needs) + 10
     assert engine.results_for([Record("q", "硫化物固态电解质")], 1)[0][0].id == "R-new"
 
 

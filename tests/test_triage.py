@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from data.synthetic import generate_world, write_world
 from recommender.errors import USER_ERRORS, EmptyIndexError
 from recommender.matcher import Matcher, UnknownIdError
-from recommender.records import Record, RecordFileError, load_needs, load_results
+from recommender.records import Record, RecordFileError, load_needs, load_results, parse_record
 from recommender.settings import PipelineSettings
 from recommender.triage import (
     Fund,
@@ -253,3 +253,18 @@ def test_cli_demo_world_shortlist_and_push(tmp_path: Path):
         outcome = runner.invoke(app, bad_args)
         assert isinstance(outcome.exception, USER_ERRORS), (bad_args, outcome.output, outcome.exception)
         assert message in str(outcome.exception), (bad_args, str(outcome.exception))
+
+
+def test_progress_callback_counts_up_to_the_total_and_changes_nothing():
+    """on_progress (the web workbench's progress bar) reports needs matched (a batch of 256 at a time) then push
+    lists written, ending at done == total, and the shortlist is the same with it as without."""
+    world = generate_world(seed=7, n_results=200, n_needs=300)
+    results = [parse_record(r, "result", "demo", str(i))[0] for i, r in enumerate(world.results)]
+    needs = [parse_record(r, "need", "demo", str(i))[0] for i, r in enumerate(world.needs)]
+    built = Matcher.build(results, None, PipelineSettings(signals=["bm25", "char"]))
+    calls: list[tuple[int, int]] = []
+    with_bar = shortlist(built, needs, top=30, progress=False, on_progress=lambda d, t: calls.append((d, t)))
+    plain = shortlist(built, needs, top=30, progress=False)
+    assert [(e.result_id, e.score, e.top_need_ids) for e in with_bar] == \
+        [(e.result_id, e.score, e.top_need_ids) for e in plain]
+    assert calls == [(256, 330), (300, 330), (325, 330), (330, 330)]

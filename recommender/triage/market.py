@@ -22,9 +22,9 @@ from recommender.hybrid import HybridIndex
 from recommender.records import Record
 from recommender.triage import weights as W
 
-SEARCH_BATCH = 256
+SEARCH_BATCH = 256  # also the step of on_progress while matching: a smaller batch would move the dense scores
 Guard = Callable[[], AbstractContextManager[Any]]
-Progress = Callable[[int, int], None]  # (needs done, needs in all): a progress bar outside the terminal
+Progress = Callable[[int, int], None]  # on_progress(done, total): called as work advances (a page's progress bar)
 
 
 class Grader(Protocol):
@@ -105,7 +105,7 @@ def rank_strengths(candidates: dict[str, list[Candidate]]) -> None:
 
 def learned_strengths(
     candidates: dict[str, list[Candidate]], grader: Grader, index: HybridIndex, needs: Sequence[Record],
-    progress: bool = True, guard: Guard = nullcontext,
+    progress: bool = True, guard: Guard = nullcontext, on_progress: Progress | None = None,
 ) -> None:
     """Strength from the grader's P(grade 3), half relative to the need's best candidate, half absolute."""
     by_id = {n.id: n for n in needs}
@@ -134,6 +134,8 @@ def learned_strengths(
             for c, value in zip(cands, p):
                 c.strength = share * float(value) / best + (1 - share) * float(value)
         bar.update(len(chunk))
+        if on_progress is not None:
+            on_progress(start + len(chunk), len(need_ids))
     bar.close()
 
 
@@ -152,13 +154,21 @@ def market_pull(
 ) -> MarketPull:
     """Match every need, give each candidate its strength, and sum them up per result.
 
-    ``guard`` wraps each batch of index reads (see ``rank_candidates``); ``on_progress(done, total)`` is
-    called after each batch of needs is matched."""
-    candidates = rank_candidates(index, needs, depth, progress, guard, on_progress)
+    ``guard`` wraps each batch of index reads (see ``rank_candidates``). ``on_progress(done, total)`` counts
+    needs matched, then (with a grader) needs graded: total is the number of needs, twice with a grader."""
+    steps = 2 if grader is not None else 1
+    match_progress = grade_progress = None
+    if on_progress is not None:
+        def match_progress(done: int, _: int) -> None:
+            on_progress(done, steps * len(needs))
+
+        def grade_progress(done: int, total: int) -> None:
+            on_progress(len(needs) + round(done * len(needs) / max(total, 1)), steps * len(needs))
+    candidates = rank_candidates(index, needs, depth, progress, guard, match_progress)
     if grader is None:
         rank_strengths(candidates)
     else:
-        learned_strengths(candidates, grader, index, needs, progress, guard)
+        learned_strengths(candidates, grader, index, needs, progress, guard, grade_progress)
     factors = budget_factors(needs)
     wanted_by: dict[str, list[Candidate]] = {}
     for need_id, cands in candidates.items():

@@ -17,7 +17,7 @@ from recommender.records import Record
 from recommender.triage import weights as W
 from recommender.triage.enterprises import enterprise_of
 from recommender.triage.funds import Fund, match_funds
-from recommender.triage.market import Candidate, Grader, MarketPull, market_pull
+from recommender.triage.market import Candidate, Grader, MarketPull, Progress, market_pull
 from recommender.triage.readiness import readiness, readiness_reason, trl_of
 from recommender.triage.targets import PushTarget
 
@@ -133,23 +133,53 @@ def shortlist_reasons(record: Record, wanted: Sequence[Candidate], pull: float, 
     return reasons
 
 
+def progress_stages(
+    on_progress: Progress | None, market_steps: int, push_steps: int
+) -> tuple[Progress | None, Progress | None]:
+    """One ``on_progress(done, total)`` bar over the two stages of a shortlist: the market pull (needs matched,
+    then graded: ``market_steps``) and the push lists (``push_steps``). Returns each stage's own callback."""
+    if on_progress is None:
+        return None, None
+    total = market_steps + push_steps
+
+    def market(done: int, _: int) -> None:
+        on_progress(done, total)
+
+    def push(done: int, _: int) -> None:
+        on_progress(market_steps + done, total)
+
+    return market, push
+
+
+def market_steps(needs: int, graded: bool) -> int:
+    """How many steps the market pull reports: each need matched, and graded too with a grader."""
+    return needs * (2 if graded else 1)
+
+
 def shortlist(
     matcher: Matcher, needs: Sequence[Record], top: int, funds: Sequence[Fund] = (),
     enterprises: Mapping[str, dict] | None = None, grader: Grader | None = None, progress: bool = True,
+    on_progress: Progress | None = None,
 ) -> list[ShortlistEntry]:
-    """The ``top`` most transferable results of the matcher's results index, with push lists and reasons."""
+    """The ``top`` most transferable results of the matcher's results index, with push lists and reasons.
+
+    ``on_progress(done, total)``, if given, is called as the work advances (needs matched, needs graded,
+    push lists written), ending with done == total: what a background job shows as its progress bar."""
     if top < 1:
         raise ValueError("top must be at least 1")
-    market = market_pull(matcher.results, needs, grader=grader, progress=progress)
-    return shortlist_from_market(matcher.results.records, market, top, funds, enterprises, progress)
+    on_market, on_push = progress_stages(on_progress, market_steps(len(needs), grader is not None),
+                                         min(top, len(matcher.results.records)))
+    market = market_pull(matcher.results, needs, grader=grader, progress=progress, on_progress=on_market)
+    return shortlist_from_market(matcher.results.records, market, top, funds, enterprises, progress, on_push)
 
 
 def shortlist_from_market(
     results: Mapping[str, Record], market: MarketPull, top: int, funds: Sequence[Fund] = (),
-    enterprises: Mapping[str, dict] | None = None, progress: bool = True,
+    enterprises: Mapping[str, dict] | None = None, progress: bool = True, on_progress: Progress | None = None,
 ) -> list[ShortlistEntry]:
     """The shortlist given the market pull already measured: the cheap part (scores, push lists, reasons),
-    so a live index can keep the expensive pull per index version and answer every shortlist from it."""
+    so a live index can keep the expensive pull per index version and answer every shortlist from it.
+    ``on_progress(done, total)`` counts push lists written."""
     if top < 1:
         raise ValueError("top must be at least 1")
     ranked = score_results(results, market)[:top]
@@ -170,10 +200,14 @@ def shortlist_from_market(
             top_need_ids=[c.need_id for c in wanted[:W.TOP_NEEDS_PER_RESULT]], push=push,
             reasons=shortlist_reasons(record, wanted, scored.pull, scored.readiness), record=record,
         ))
+        if on_progress is not None and (position % 25 == 0 or position == len(ranked)):
+            on_progress(position, len(ranked))
+    if on_progress is not None and not ranked:
+        on_progress(0, 0)
     return entries
 
 
 __all__ = [
-    "ScoredResult", "ShortlistEntry", "score_results", "shortlist", "shortlist_from_market", "transferability",
-    "trl_of",
+    "ScoredResult", "ShortlistEntry", "market_steps", "progress_stages", "score_results", "shortlist",
+    "shortlist_from_market", "transferability", "trl_of",
 ]

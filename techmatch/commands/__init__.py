@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-MODULES = ("evaluation", "triage", "learning", "service")
+MODULES = ("evaluation", "triage", "learning", "service", "users")
 
 
 def register_all(app: typer.Typer) -> None:

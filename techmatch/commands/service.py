@@ -10,8 +10,8 @@ import typer
 
 from recommender.errors import UserError
 
-DEMO_SIZES = {"small": 2000, "full": 30000}
-DEMO_NEEDS = {"small": 300, "full": 2500}
+DEMO_SIZES = {"tiny": 300, "small": 2000, "full": 30000}  # tiny: tests and a quick look
+DEMO_NEEDS = {"tiny": 60, "small": 300, "full": 2500}
 
 keys_app = typer.Typer(help="API keys for the service (stored hashed; a key is printed once).", no_args_is_help=True)
 feedback_app = typer.Typer(help="Broker feedback recorded through the service.", no_args_is_help=True)
@@ -200,7 +200,7 @@ def feedback_export(
 
 
 def load_demo(
-    size: Annotated[str, typer.Option("--size", help="small (2,000 results) or full (30,000)")] = "small",
+    size: Annotated[str, typer.Option("--size", help="tiny (300 results), small (2,000) or full (30,000)")] = "small",
     seed: Annotated[int, typer.Option("--seed")] = 7,
     db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
@@ -213,7 +213,7 @@ def load_demo(
     from service.core.sync import IndexSync
 
     if size not in DEMO_SIZES:
-        raise UserError(f"unknown --size '{size}': use {' or '.join(DEMO_SIZES)}")
+        raise UserError(f"unknown --size '{size}': use {', '.join(DEMO_SIZES)}")
     start = time.perf_counter()
     settings, sessions = _sessions(db, home)
     world = generate_world(seed=seed, n_results=DEMO_SIZES[size], n_needs=DEMO_NEEDS[size])

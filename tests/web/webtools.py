@@ -1,0 +1,189 @@
+"""What the browser tests and ``scripts/screenshots.py`` share: a demo home with logins, a real
+``techmatch serve`` on a free port, headless Debian Chromium driven by Playwright, and a tour of the pages.
+
+Playwright is pointed at /usr/bin/chromium (its own browser downloads are not used); each launch gets a
+fresh temporary profile (Playwright's own --user-data-dir) and the flags Chromium needs as root.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CHROMIUM = Path(os.environ.get("TECHMATCH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=zh-CN"]
+VIEWPORT = {"width": 1360, "height": 900}
+
+
+@dataclass(frozen=True)
+class Logins:
+    """The demo accounts of a home: a broker, an enterprise user (bound to ``enterprise``) and a broker API key."""
+
+    broker: tuple[str, str]
+    enterprise: tuple[str, str]
+    enterprise_id: str
+    api_key: str
+
+
+DEMO_BROKER = ("demo-broker", "demo-broker-2026")
+DEMO_ENTERPRISE = ("demo-enterprise", "demo-enterprise-2026")
+DEMO_ENTERPRISE_ID = "E003"  # has needs in every demo size (tiny 1, small 3, full 25)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(*args: str) -> str:
+    """Run a techmatch command in this process (typer's runner); its output, or AssertionError with it."""
+    from typer.testing import CliRunner
+
+    from techmatch.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exit_code != 0:
+        raise AssertionError(f"techmatch {' '.join(args)} failed ({result.exit_code}): {result.output}"
+                             f"{result.exception!r}")
+    return result.output
+
+
+def prepare_demo_home(home: Path, size: str = "tiny") -> Logins:
+    """Load the demo world into ``home`` and create the demo logins (all idempotent), as scripts/demo.sh does."""
+    cli("load-demo", "--size", size, "--home", str(home))
+    cli("users", "create", "--username", DEMO_BROKER[0], "--password", DEMO_BROKER[1], "--role", "broker",
+        "--name", "王经理", "--exist-ok", "--home", str(home))
+    cli("users", "create", "--username", DEMO_ENTERPRISE[0], "--password", DEMO_ENTERPRISE[1], "--role", "enterprise",
+        "--enterprise", DEMO_ENTERPRISE_ID, "--name", "通明航空 李工", "--exist-ok", "--home", str(home))
+    key = cli("keys", "create", "--role", "broker", "--label", "web tests", "--home", str(home)).split()[-1]
+    return Logins(DEMO_BROKER, DEMO_ENTERPRISE, DEMO_ENTERPRISE_ID, key)
+
+
+def start_server(home: Path, env: dict[str, str] | None = None, timeout: float = 240.0) -> tuple[subprocess.Popen, str]:
+    """``techmatch serve`` over ``home`` on a free port, once it answers /ready: the process and its URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "techmatch", "serve", "--home", str(home), "--port", str(port),
+                             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"techmatch serve exited early: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=5).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    stop_server(proc)
+    raise AssertionError("techmatch serve did not become ready in time")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def launch_browser(playwright):  # -> playwright Browser
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+
+
+def sign_in(page, base: str, login: tuple[str, str]) -> None:
+    page.goto(f"{base}/web/login")
+    page.fill("input[name=username]", login[0])
+    page.fill("input[name=password]", login[1])
+    page.click("form.login-form button[type=submit]")
+    page.wait_for_load_state()
+
+
+BAD_CSV = ("id,title,abstract,field,trl,ip_status\n"
+           "R900001,一种固态电解质薄膜的制备方法,通过溅射沉积制备致密固态电解质薄膜,新能源,5,pending\n"
+           "R900002,,缺少标题的一行,新能源,4,none\n"
+           "R900003,高精度光纤光栅温度传感器,用于变电站温度监测,电力装备,12,granted\n"
+           "R900001,重复编号的成果,与第 2 行编号相同,新能源,3,none\n")
+
+
+def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id: str,
+         shortlist_top: int = 100) -> list[tuple[str, int]]:
+    """Visit the main pages as each role and screenshot them into ``out``: (file name, HTTP status) per page."""
+    out.mkdir(parents=True, exist_ok=True)
+    shots: list[tuple[str, int]] = []
+
+    def shot(page, name: str, status: int, full: bool = True, height: int | None = None) -> None:
+        if height is not None:  # a taller window from the top: the page's head and its first item together
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+            page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(out / f"{name}.png"), full_page=full)
+        page.set_viewport_size(VIEWPORT)
+        shots.append((name, status))
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    response = page.goto(f"{base}/web/login")
+    shot(page, "01-login", response.status, full=False)
+    sign_in(page, base, logins.enterprise)
+    shot(page, "02-enterprise-needs", 200)
+    response = page.goto(f"{base}/web/needs/new")
+    shot(page, "03-enterprise-new-need", response.status)
+    page.goto(f"{base}/web/needs")
+    page.click("table a >> nth=0")
+    page.wait_for_selector("[data-testid=match]")
+    first = page.locator("[data-testid=match]").first
+    if "已标记" not in first.locator("form.interest button").inner_text():
+        first.locator("form.interest button").click()
+        first.locator("button.marked").wait_for()
+    shot(page, "04-enterprise-matches", 200, full=False, height=1500)
+    context.close()
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base, logins.broker)
+    response = page.goto(f"{base}/web/needs/{need_id}")
+    first = page.locator("[data-testid=match]").first
+    first.locator("input[name=note]").fill("已电话沟通，企业希望下周看样机")
+    first.locator("button[value=contacted]").click()
+    first.locator(".latest.saved").wait_for()
+    shot(page, "06-broker-match-feedback", response.status, full=False, height=1500)
+    response = page.goto(f"{base}/web/results?trl_min=5&ip_status=granted")
+    shot(page, "07-broker-results-filtered", response.status, full=False)
+    response = page.goto(f"{base}/web/results/{result_id}")
+    shot(page, "08-broker-result-push-list", response.status)
+    response = page.goto(f"{base}/web/shortlist")
+    page.fill("input[name=top]", str(shortlist_top))
+    page.click("form.inline-form button[type=submit]")
+    page.wait_for_selector("[data-testid=job] .progress")
+    page.wait_for_timeout(1200)  # a poll or two: the bar shows its time and steps
+    shot(page, "09-broker-shortlist-progress", 200, full=False)
+    page.wait_for_selector(".job-running, .job-queued", state="detached", timeout=900_000)  # done: the page reloads
+    page.wait_for_selector("table[data-testid=shortlist]")
+    shot(page, "10-broker-shortlist", 200, full=False)
+    page.goto(f"{base}/web/upload")
+    bad = out.parent / "results-with-errors.csv"
+    bad.write_text(BAD_CSV, encoding="utf-8")
+    page.set_input_files("input[type=file]", str(bad))
+    page.click("form.form button[type=submit]")
+    page.wait_for_selector("[data-testid=upload-errors]")
+    bad.unlink()
+    shot(page, "11-broker-upload-report", 422)
+    response = page.goto(f"{base}/web/feedback")
+    shot(page, "12-broker-feedback", response.status)
+    response = page.goto(f"{base}/web/dashboard")  # last: with the shortlist, the feedback and the marks above
+    shot(page, "05-broker-dashboard", response.status)
+    context.close()
+    return shots
