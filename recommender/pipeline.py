@@ -22,15 +22,16 @@ def char_preprocess(text: str) -> str:
     return _NOT_TEXT.sub("", text.lower())
 
 
-def build_signals(settings: PipelineSettings) -> list[Signal]:
-    """The signals named in the settings, each given its tokenizer or embedder."""
+def build_signals(settings: PipelineSettings, kind: Kind = "result") -> list[Signal]:
+    """The signals named in the settings, each given its tokenizer or embedder (and, for the milvus backend,
+    the collection of this side's vectors)."""
     tokenizer = get_tokenizer()
     signals: list[Signal] = []
     for name in settings.signals:
         if name == "dense":
             cache = settings.cache_dir if settings.use_cache else None
             embedder = create_embedder(settings.model, cache, settings.e5_runtime)
-            signals.append(DenseSignal(embedder, settings.ann_backend))
+            signals.append(DenseSignal(embedder, settings.ann_backend, **settings.ann_options(kind)))
         elif name == "bm25":
             signals.append(BM25Signal(tokenizer.tokenize, name="bm25"))
         elif name == "char":
@@ -42,7 +43,7 @@ def build_signals(settings: PipelineSettings) -> list[Signal]:
 
 def new_index(kind: Kind, settings: PipelineSettings | None = None) -> HybridIndex:
     settings = settings or PipelineSettings()
-    return HybridIndex(kind, build_signals(settings), settings.weights, settings.rrf_k, settings.depth)
+    return HybridIndex(kind, build_signals(settings, kind), settings.weights, settings.rrf_k, settings.depth)
 
 
 def open_index(folder: str | Path, kind: Kind, settings: PipelineSettings | None = None) -> HybridIndex:

@@ -52,7 +52,8 @@ def test_ivf_recall_against_exact(titles: list[str]):
 
 
 def test_large_part_end_to_end_small(tmp_path: Path):
-    figures = part_large(n=3000, n_queries=40, n_tune=40, nlist=16, fit_sample=1000, seed=7)
+    figures = part_large(n=3000, n_queries=40, n_tune=40, nlist=16, fit_sample=1000, seed=7, milvus="IVF_FLAT",
+                         milvus_nlist=8, milvus_uri=tmp_path / "milvus.db", milvus_latency_queries=5)
     assert figures["results"] == 3000 and figures["queries"] == 40
     assert 0.0 <= figures["recall@10"] <= 1.0
     assert figures["nprobe"] in {s["nprobe"] for s in figures["nprobe_sweep"]} and figures["nprobe"] <= 16
@@ -62,3 +63,10 @@ def test_large_part_end_to_end_small(tmp_path: Path):
                  ["python -m eval.benchmarks.scale"], "today")
     text = report.read_text(encoding="utf-8")
     assert "IVF recall@10 vs exact (40 queries)" in text and f"{figures['recall@10']:.4f}" in text
+    milvus = figures["milvus"]  # the Milvus backend on the same vectors, tuned on the tuning queries
+    assert milvus["search_param"] == "nprobe", milvus
+    assert milvus["search_value"] in {s["nprobe"] for s in milvus["sweep"]}, milvus
+    assert 0.5 <= milvus["recall@10"] <= 1.0, milvus
+    assert milvus["latency_queries"] == 5, milvus
+    assert "the Milvus backend (a Milvus Lite file, IVF_FLAT) beside FAISS IVF" in text
+    assert f"| {milvus['recall@10']:.4f} " in text
