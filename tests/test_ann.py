@@ -30,6 +30,9 @@ def unit(rng: np.random.Generator, n: int, dim: int = 16) -> np.ndarray:
 def new_index(backend: str, folder: Path, dim: int = 16, model: str = "test-model") -> ANNIndex:
     if backend == "milvus":
         return create_ann("milvus", dim, model, uri=str(folder / "milvus.db"), collection="test_result")
+    if backend == "milvus-hnsw":  # an approximate Milvus index (ef is raised to k for deep searches)
+        return create_ann("milvus", dim, model, uri=str(folder / "milvus.db"), collection="test_result",
+                          index_type="HNSW", index_params={"M": 16, "efConstruction": 64})
     return create_ann(backend, dim, model, **({"nlist": 4, "nprobe": 4} if backend == "ivf" else {}))
 
 
@@ -46,7 +49,7 @@ def metadata(n: int) -> list[dict]:
              "trl": None if i % 7 == 0 else (i % 9) + 1} for i in range(n)]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "milvus-hnsw"])
 def test_search_add_update_delete_save_load(tmp_path: Path, backend: str):
     rng = np.random.default_rng(0)
     vectors = unit(rng, 200)
@@ -67,7 +70,7 @@ def test_search_add_update_delete_save_load(tmp_path: Path, backend: str):
 
     index.save(tmp_path / "ann")
     loaded = load_ann(tmp_path / "ann", model="test-model")
-    assert loaded.backend == backend
+    assert loaded.backend == backend.split("-")[0]
     assert len(loaded) == 200 and "doc-7" not in loaded and "fresh" in loaded
     assert set(loaded.ids) == (set(ids) - {"doc-7"}) | {"fresh"}
     assert loaded.search(vectors[:20], 5) == index.search(vectors[:20], 5)
@@ -183,6 +186,18 @@ def test_milvus_folder_out_of_step_with_its_collection_is_refused(tmp_path: Path
     assert manifest["uri_relative"] == "../milvus.db" and manifest["collection"] == "test_result"
 
 
+def test_milvus_search_parameters_saved_and_overridable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    index = create_ann("milvus", 8, "m", uri=str(tmp_path / "milvus.db"), collection="ivf_result",
+                       index_type="IVF_FLAT", index_params={"nlist": 2}, search_params={"nprobe": 1})
+    index.index([f"d{i}" for i in range(20)], np.eye(20, 8, dtype=np.float32))
+    index.save(tmp_path / "ann")
+    assert load_ann(tmp_path / "ann").search_params == {"nprobe": 1}
+    monkeypatch.setenv("TECHMATCH_MILVUS_SEARCH_PARAMS", '{"nprobe": 2}')
+    loaded = load_ann(tmp_path / "ann")
+    assert loaded.search_params == {"nprobe": 2} and loaded.index_type == "IVF_FLAT"
+    assert loaded.search(np.eye(1, 8, dtype=np.float32), 1)[0][0][0] == "d0"
+
+
 def test_milvus_lite_file_moves_with_the_index_folder(tmp_path: Path):
     index = new_index("milvus", tmp_path / "a", dim=8)
     index.index(["a", "b"], np.eye(2, 8, dtype=np.float32))
@@ -241,3 +256,63 @@ def test_wrong_dimension_is_rejected(tmp_path: Path):
         index = new_index(backend, tmp_path, dim=8)
         with pytest.raises(ValueError, match="dimension 8"):
             index.index(["a"], np.ones((1, 4), dtype=np.float32))
+
+
+SHARED = """
+import json, sys
+import numpy as np
+from recommender.ann import load_ann
+index = load_ann(sys.argv[1], model="test-model")
+query = np.array(json.loads(sys.argv[2]), dtype=np.float32)
+seen = index.search(query, 1)[0][0][0]
+index.delete([seen])
+print(json.dumps({"seen": seen, "len": len(index)}))
+"""
+
+
+@pytest.fixture
+def milvus_lite_server(tmp_path: Path):
+    """A 'milvus-lite server' on a free local port: how several processes share one Milvus Lite database."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([Path(sys.executable).parent / "milvus-lite", "server", "--data-dir",
+                               str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as attempt:
+            if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"milvus-lite server did not start: {server.stderr.read().decode()[-500:]}")
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.send_signal(signal.SIGINT)  # it closes its database on SIGINT
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def test_two_processes_share_one_index_through_a_milvus_lite_server(tmp_path: Path, milvus_lite_server: str):
+    """A write acknowledged by one process is seen by the next search of another, with no reload or replay."""
+    rng = np.random.default_rng(3)
+    vectors = unit(rng, 50)
+    writer = create_ann("milvus", 16, "test-model", uri=milvus_lite_server, collection="shared_result")
+    writer.index([f"d{i}" for i in range(50)], vectors)
+    writer.save(tmp_path / "ann")
+    writer.append(["new"], vectors[10:11] * -1)  # after the save: the other process must still see it
+    query = -vectors[10:11]
+    proc = subprocess.run([sys.executable, "-c", SHARED, str(tmp_path / "ann"), json.dumps(query.tolist())],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer == {"seen": "new", "len": 50}
+    assert "new" not in writer and len(writer) == 50  # its delete, seen here at once
+    assert writer.search(query, 1)[0][0][0] != "new"

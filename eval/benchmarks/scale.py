@@ -71,6 +71,21 @@ def recall_at_k(approx: Sequence[Sequence[tuple[str, float]]], exact: Sequence[S
     return float(np.mean(shares)) if shares else 0.0
 
 
+def recall_at_k_ties(approx: Sequence[Sequence[tuple[str, float]]], exact: Sequence[Sequence[tuple[str, float]]],
+                     k: int = 10, tolerance: float = 1e-5) -> float:
+    """Recall@k that counts ties: a returned hit scoring at least the exact k-th score (within float noise between
+    engines) is one of the k nearest, whichever of several equally near ids it is. The generated titles repeat,
+    so many vectors are identical, and two exact searches can return different ids of the same score."""
+    if len(approx) != len(exact) or not exact:
+        raise ValueError("need the same, non-zero number of approximate and exact result lists")
+    shares = []
+    for a, e in zip(approx, exact, strict=True):
+        if e:
+            cutoff = e[min(k, len(e)) - 1][1] - tolerance
+            shares.append(sum(score >= cutoff for _, score in a[:k]) / min(k, len(e)))
+    return float(np.mean(shares)) if shares else 0.0
+
+
 def set_nprobe(ann: Any, nprobe: int) -> None:
     """Change an IVF index's nprobe after building (FaissIndex keeps it only as a creation option)."""
     import faiss
@@ -101,9 +116,9 @@ def tune_nprobe(ann: Any, exact: Any, queries: np.ndarray, target: float, k: int
         approx = ann.search(queries, k)
         per_query_ms = (time.perf_counter() - start) * 1000 / len(queries)
         recall = recall_at_k(approx, truth, k)
-        sweep.append(
-            {"nprobe": ann.nprobe, "recall@10": round(recall, 4), "batch_ms_per_query": round(per_query_ms, 3)}
-        )
+        sweep.append({"nprobe": ann.nprobe, "recall@10": round(recall, 4),
+                      "recall@10_ties": round(recall_at_k_ties(approx, truth, k), 4),
+                      "batch_ms_per_query": round(per_query_ms, 3)})
         if recall >= target:
             chosen = ann.nprobe
             break
@@ -111,7 +126,9 @@ def tune_nprobe(ann: Any, exact: Any, queries: np.ndarray, target: float, k: int
 
 
 def tune_milvus(ann: Any, truth: list, queries: np.ndarray, target: float, k: int = 10) -> tuple[int, list[dict]]:
-    """Smallest search parameter (nprobe or ef) whose recall@k on the tuning queries reaches the target."""
+    """Smallest search parameter (nprobe or ef) whose tie-counting recall@k on the tuning queries reaches the target.
+
+    Ties, not the index, cap the id-set recall of Milvus against FAISS's exact search (see ``recall_at_k_ties``)."""
     name, values = MILVUS_SWEEPS[ann.index_type]
     sweep = []
     for value in values:
@@ -119,9 +136,10 @@ def tune_milvus(ann: Any, truth: list, queries: np.ndarray, target: float, k: in
         start = time.perf_counter()
         approx = ann.search(queries, k)
         per_query_ms = (time.perf_counter() - start) * 1000 / len(queries)
-        recall = recall_at_k(approx, truth, k)
-        sweep.append({name: value, "recall@10": round(recall, 4), "batch_ms_per_query": round(per_query_ms, 3)})
-        if recall >= target:
+        recall, ties = recall_at_k(approx, truth, k), recall_at_k_ties(approx, truth, k)
+        sweep.append({name: value, "recall@10": round(recall, 4), "recall@10_ties": round(ties, 4),
+                      "batch_ms_per_query": round(per_query_ms, 3)})
+        if ties >= target:
             return value, sweep
     return values[-1], sweep
 
@@ -162,11 +180,13 @@ def part_milvus(ids: list[str], vectors: np.ndarray, index_type: str, nlist: int
     approx = ann.search(q_measured, 10)
     batch_ms = (time.perf_counter() - start) * 1000 / len(q_measured)
     recall = recall_at_k(approx, truth_measured, 10)
+    recall_ties = recall_at_k_ties(approx, truth_measured, 10)
     side = timed_side_by_side({"faiss_ivf": ivf, "milvus": ann}, q_measured[:latency_queries])
     return {
         "index_type": index_type, "index_params": params, "search_param": param, "search_value": value,
         "sweep": sweep, "uri": "a Milvus Lite file" if not str(uri).startswith("http") else str(uri),
-        "build_s": round(build_s, 1), "recall@10": round(recall, 4), "batch_ms_per_query": round(batch_ms, 2),
+        "build_s": round(build_s, 1), "recall@10": round(recall, 4),
+        "recall@10_ties": round(recall_ties, 4), "batch_ms_per_query": round(batch_ms, 2),
         "latency_queries": len(side["milvus"]), "latency_ms": percentiles(side["milvus"]),
         "faiss_ivf_latency_ms": percentiles(side["faiss_ivf"]), "rss_growth_mb": round(rss_built - rss0, 0),
     }
@@ -276,6 +296,9 @@ def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int,
     truth_all = exact.search(q_measured, 10)
     approx, ivf_lat = timed_single_queries(ivf, q_measured)
     recall = recall_at_k(approx, truth_all, 10)
+    recall_ties = recall_at_k_ties(approx, truth_all, 10)
+    eleven = exact.search(q_measured, 11)  # queries whose 10th and 11th nearest are equally near: ids are a toss-up
+    tied = float(np.mean([len(e) > 10 and e[9][1] - e[10][1] < 1e-5 for e in eleven]))
     milvus_figures = None
     if milvus:
         milvus_figures = part_milvus(
@@ -289,7 +312,8 @@ def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int,
         "lsa_fit_sample": min(fit_sample, n), "embedding_s": round(embed_s, 1),
         "embedding_texts_per_s": round(n / embed_s, 0), "flat_build_s": round(flat_build_s, 1),
         "ivf_build_s": round(ivf_build_s, 1), "nlist": ivf.nlist, "nprobe": nprobe, "nprobe_sweep": sweep,
-        "recall@10": round(recall, 4), "ivf_latency_ms": percentiles(ivf_lat),
+        "recall@10": round(recall, 4), "recall@10_ties": round(recall_ties, 4),
+        "queries_tied_at_10": round(tied, 4), "ivf_latency_ms": percentiles(ivf_lat),
         "flat_latency_ms": percentiles(exact_lat), "flat_latency_queries": len(exact_lat),
         "rss_before_indexes_mb": round(rss0, 0), "rss_flat_mb": round(rss_flat - rss0, 0),
         "rss_ivf_mb": round(rss_ivf - rss_flat, 0), "peak_rss_mb": round(peak_rss_mb(), 0),
@@ -304,13 +328,14 @@ def _lat(p: dict[str, float]) -> str:
 
 def milvus_report(m: dict, large: dict) -> list[str]:
     param = m["search_param"]
-    ok = m["recall@10"] >= TARGET_RECALL
+    ok = m["recall@10_ties"] >= TARGET_RECALL
     return [
         f"## {large['results']:,} results: the Milvus backend ({m['uri']}, {m['index_type']}) beside FAISS IVF",
         "",
         f"The same vectors in Milvus through `recommender.ann` (`create_ann(\"milvus\", ...)`, index "
-        f"{m['index_type']} {json.dumps(m['index_params'])}); {param} tuned on the same {large['tuning_queries']} "
-        f"tuning queries (smallest with recall@10 >= {TARGET_RECALL + 0.01:.2f}), recall@10 on the "
+        f"{m['index_type']} {json.dumps(m['index_params'])}, per Milvus Lite segment of up to 100,000 rows); {param} "
+        f"tuned on the same {large['tuning_queries']} tuning queries (smallest with recall@10 counting ties >= "
+        f"{TARGET_RECALL + 0.01:.2f}), recall@10 on the "
         f"{large['queries']:,} measured queries; latency one query at a time on the first {m['latency_queries']} "
         "measured queries, each query on FAISS IVF then on Milvus, so both ran under the same load.",
         "",
@@ -318,8 +343,10 @@ def milvus_report(m: dict, large: dict) -> list[str]:
         "|---|---|---|",
         f"| build (insert, flush, index) | {m['build_s']:.0f} s | {large['ivf_build_s']:.0f} s |",
         f"| tuned search parameter | {param} {m['search_value']} | nprobe {large['nprobe']} |",
-        f"| recall@10 vs exact ({large['queries']:,} queries) | {m['recall@10']:.4f} "
-        f"{'(met)' if ok else '(NOT met)'} | {large['recall@10']:.4f} |",
+        f"| recall@10 vs exact ({large['queries']:,} queries): the same ids | {m['recall@10']:.4f} "
+        f"| {large['recall@10']:.4f} |",
+        f"| recall@10 counting ties (an id as near as the exact 10th counts) | {m['recall@10_ties']:.4f} "
+        f"{'(met)' if ok else '(NOT met)'} | {large.get('recall@10_ties', float('nan')):.4f} |",
         f"| latency p50 / p95 / p99, top 10, side by side ({m['latency_queries']} queries) | "
         f"{_lat(m['latency_ms'])} ms | {_lat(m['faiss_ivf_latency_ms'])} ms |",
         f"| batched search ({large['queries']:,} queries in one call), ms/query | {m['batch_ms_per_query']:.2f} | |",
@@ -327,9 +354,10 @@ def milvus_report(m: dict, large: dict) -> list[str]:
         "",
         f"{param} sweep on the tuning queries (batched search, ms per query):",
         "",
-        f"| {param} | recall@10 | ms/query |",
-        "|---|---|---|",
-        *(f"| {s[param]} | {s['recall@10']:.4f} | {s['batch_ms_per_query']:.2f} |" for s in m["sweep"]),
+        f"| {param} | recall@10 (ids) | counting ties | ms/query |",
+        "|---|---|---|---|",
+        *(f"| {s[param]} | {s['recall@10']:.4f} | {s['recall@10_ties']:.4f} | {s['batch_ms_per_query']:.2f} |"
+          for s in m["sweep"]),
         "",
     ]
 
@@ -394,6 +422,10 @@ def write_report(
             f"| tuned nprobe | {large['nprobe']} | |",
             f"| IVF recall@10 vs exact ({large['queries']:,} queries) | {large['recall@10']:.4f} "
             f"| >= {TARGET_RECALL} {'(met)' if ok_recall else '(NOT met)'} |",
+            *([f"| IVF recall@10 counting ties (a returned id as near as the exact 10th counts) | "
+               f"{large['recall@10_ties']:.4f} | |",
+               f"| measured queries whose exact 10th and 11th neighbours are equally near (ties) | "
+               f"{large['queries_tied_at_10']:.1%} | |"] if "recall@10_ties" in large else []),
             f"| IVF latency p50 / p95 / p99, one query at a time, top 10 | {_lat(lat)} ms "
             f"| < {TARGET_LATENCY_MS:.0f} ms {'(met at p99)' if ok_lat else '(NOT met at p99)'} |",
             f"| exact (flat) latency p50 / p95 / p99 ({large['flat_latency_queries']} queries) "

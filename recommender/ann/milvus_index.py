@@ -5,7 +5,12 @@ of the ``milvus-lite`` package, served from this process), ``http://host:19530``
 distributed server (or a ``milvus-lite server`` shared by several processes). Upserts and deletes go
 straight to Milvus; each vector's filter values (``recommender.filters.filter_values``) are scalar fields
 beside it, so a filtered search is filtered inside Milvus (``filters_pushdown``). A saved folder holds
-only a manifest that names the URI, the collection and the build, so ``load`` reconnects to the same data.
+only a manifest that names the URI, the collection and the build (also a property of the collection), so
+``load`` reconnects to the same data, and refuses a collection rebuilt by another index; on a Lite file,
+which no other process can write, it also refuses one whose count changed since the save.
+
+Milvus Lite (``milvus-lite`` 3, pure Python) serves one process per file; several processes share one
+through ``milvus-lite server --data-dir FILE`` and an ``http://`` URI, as they would share a real server.
 """
 
 from __future__ import annotations
@@ -350,9 +355,11 @@ class MilvusIndex(ANNIndex):
             uri = str((Path(folder).resolve() / relative).resolve())
         elif not is_server_uri(uri) and not Path(uri).exists():
             raise IndexLoadError(f"{folder}: its Milvus Lite file {uri} is missing; rebuild with 'techmatch index'")
+        settings = PipelineSettings()  # the token is never saved; search parameters set there win (a query knob)
         self = cls(
             int(info["dim"]), info["model"], uri, info["collection"], info.get("index_type", "FLAT"),
-            info.get("index_params"), info.get("search_params"), token=PipelineSettings().milvus_token,
+            info.get("index_params"), settings.milvus_search_params or info.get("search_params"),
+            token=settings.milvus_token,
         )
         with self._call("describe"):
             if not self.client.has_collection(self.collection):
@@ -373,7 +380,9 @@ class MilvusIndex(ANNIndex):
         self.build = build
         with self._call("load"):
             self.client.load_collection(self.collection)
-        if len(self) != int(info.get("count", -1)):
+        # A Lite file is this folder's alone, so a count that differs means a change the folder never saw. A
+        # server's collection is shared: other processes' writes since the save are expected, not damage.
+        if not is_server_uri(uri) and len(self) != int(info.get("count", -1)):
             raise IndexLoadError(
                 f"{folder}: damaged index (Milvus collection '{self.collection}' holds {len(self)} vectors, the "
                 f"folder was saved with {info.get('count')}); rebuild with 'techmatch index'"
