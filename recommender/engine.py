@@ -134,16 +134,17 @@ class Engine:
         index = self.matcher.results
         grader = self.matcher.grader
         grading = grader is not None and any(r.grade for r in requests)
+        reuse = grading and filters is None  # filtered candidate lists are not the corpus statistics it reads
         ranked, hits = index.search_with_hits(
             [r.need.as_query() for r in requests], max(r.k for r in requests), filters,
-            explain=any(r.explain for r in requests), hit_depth=grader.depth if grading else 0,
+            explain=any(r.explain for r in requests), hit_depth=grader.depth if reuse else 0,
         )
         out = []
         for request, matches, found in zip(requests, ranked, hits):
             matches = matches[:request.k]
             if grading and request.grade and matches:
                 grader.annotate(self.matcher, request.need.id, matches, "result", query=request.need,
-                                known_hits=found)
+                                known_hits=found if reuse else None)
             out.append(matches)
         return out
 

@@ -1,12 +1,15 @@
 """Filters on research results (field, institution, IP status, TRL range), defined once.
 
 The same model is the API's query parameters and JSON body, narrows the database's lists (``service``
-turns it into SQL), and is the in-memory predicate a search applies to its candidates (``accepts``), so a
-filter means the same thing wherever it is used.
+turns it into SQL), is pushed down into a vector database that stores each result's ``filter_values``
+beside its vector (``recommender.ann.milvus_index`` turns it into a Milvus expression), and is the
+in-memory predicate a search applies to its candidates (``accepts``), so a filter means the same thing
+wherever it is used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -14,6 +17,20 @@ from pydantic import BaseModel, Field, model_validator
 from recommender.records import Record
 
 FILTER_FIELDS = ("field", "institution", "ip_status")  # compared as text, exactly
+FilterValues = dict[str, str | int | None]  # name -> value, None when the record has none
+Metadata = Sequence[Mapping[str, Any]]  # one FilterValues per vector or document, given to index and upsert
+
+
+def filter_values(record: Record) -> FilterValues:
+    """What the filters read of a record: its text fields as text and its TRL if it is an integer (else None).
+
+    Stored beside each vector by backends that filter inside the index, so they decide as ``accepts`` does.
+    """
+    extra = record.extra
+    values: FilterValues = {name: None if extra.get(name) is None else str(extra.get(name)) for name in FILTER_FIELDS}
+    trl = extra.get("trl")
+    values["trl"] = trl if isinstance(trl, int) and not isinstance(trl, bool) else None
+    return values
 
 
 class ResultFilters(BaseModel):
@@ -41,13 +58,12 @@ class ResultFilters(BaseModel):
 
     def accepts(self, record: Record) -> bool:
         """The in-memory predicate: does this result meet every condition?"""
-        extra = record.extra
+        values = filter_values(record)
         for name in FILTER_FIELDS:
             wanted = getattr(self, name)
-            if wanted is not None and (extra.get(name) is None or str(extra.get(name)) != wanted):
+            if wanted is not None and values[name] != wanted:
                 return False
-        trl = extra.get("trl")
-        known = isinstance(trl, int) and not isinstance(trl, bool)
-        if self.trl_min is not None and not (known and trl >= self.trl_min):
+        trl = values["trl"]
+        if self.trl_min is not None and not (trl is not None and trl >= self.trl_min):
             return False
-        return not (self.trl_max is not None and not (known and trl <= self.trl_max))
+        return not (self.trl_max is not None and not (trl is not None and trl <= self.trl_max))

@@ -18,7 +18,7 @@ from typing import Any
 from embeddings.tokenizer import get_tokenizer
 from recommender.ann.base import IndexLoadError, read_manifest, write_manifest
 from recommender.explain import shared_key_terms
-from recommender.filters import ResultFilters
+from recommender.filters import ResultFilters, filter_values
 from recommender.fusion import RRF_K, reciprocal_rank_fusion
 from recommender.records import Kind, Record, parse_record
 from recommender.signal import Hits, Signal, Texts, TextsLike, as_texts
@@ -83,9 +83,10 @@ class HybridIndex:
         """Index these records from scratch (replacing anything indexed before)."""
         self.records = {r.id: r for r in records}
         ids, docs = list(self.records), [r.as_passage() for r in self.records.values()]
+        metadata = [filter_values(r) for r in self.records.values()]
         for name, signal in self.signals.items():
             start = time.perf_counter()
-            signal.fit(ids, docs)
+            signal.fit(ids, docs, metadata)
             self.timings[f"fit_{name}"] = time.perf_counter() - start
 
     def upsert(self, records: Sequence[Record]) -> None:
@@ -98,8 +99,9 @@ class HybridIndex:
         for r in records:
             self.records[r.id] = r
         ids, docs = [r.id for r in records], [r.as_passage() for r in records]
+        metadata = [filter_values(r) for r in records]
         for signal in self.signals.values():
-            signal.upsert(ids, docs)
+            signal.upsert(ids, docs, metadata)
 
     def delete(self, ids: Sequence[str]) -> int:
         present = [i for i in ids if i in self.records]
@@ -125,7 +127,14 @@ class HybridIndex:
         self, queries: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None,
         exclude: Sequence[set[str]] | None = None, explain: bool = True,
     ) -> list[list[Match]]:
-        """Top-k fused matches per query text; filters narrow by record fields (searched deeper)."""
+        """Top-k fused matches per query text; filters narrow by record fields.
+
+        A signal that filters inside its index (``filters_pushdown``: dense on Milvus) is searched as deep as
+        without filters; the others are searched deeper and their candidates filtered here. When any signal
+        pushed the filter down, every signal's candidates are then cut to the accepted ones before fusion,
+        so each rank is a rank among accepted records (as if only they were indexed); without one (FAISS),
+        the ranks are ranks among all records, as before.
+        """
         return self.search_with_hits(queries, k, filters, exclude, explain)[0]
 
     def search_with_hits(
@@ -134,24 +143,23 @@ class HybridIndex:
     ) -> tuple[list[list[Match]], list[dict[str, Hits]]]:
         """``search``, plus each signal's own candidate list per query, at least ``hit_depth`` long.
 
-        The lists are what a learned grader reads (each signal's ranks and score statistics over the corpus),
-        so grading the matches costs no second search. Fusion still reads only each list's top ``depth``, so
-        the matches are the same whatever ``hit_depth`` is."""
+        Without filters the lists are what a learned grader reads (each signal's ranks and score statistics
+        over the corpus), so grading the matches costs no second search; with filters they may be filtered,
+        so a grader must not read them. Fusion reads only each list's top ``depth`` (deeper with filters on
+        FAISS), so the matches are the same whatever ``hit_depth`` is."""
         if filters is not None and not filters.active():
             filters = None
         queries = [as_texts(q) for q in queries]
         if not queries or not self.records:
             return [[] for _ in queries], [{} for _ in queries]
         depth = max(self.depth, k)
-        if filters is not None:
-            depth = min(len(self.records), max(depth * 5, 1000))
-        per_signal = self._candidates(queries, max(depth, hit_depth))
+        per_signal, fuse_depth = self._candidates(queries, depth, filters, hit_depth)
         tokenizer = get_tokenizer() if explain else None
         out: list[list[Match]] = []
         hits_out: list[dict[str, Hits]] = []
         for qi, query in enumerate(queries):
             hits_out.append({name: hits[qi] for name, hits in per_signal.items()})
-            rankings = {name: hits[qi][:depth] for name, hits in per_signal.items()}
+            rankings = {name: hits[qi][:fuse_depth] for name, hits in per_signal.items()}
             own = {name: {d: (r, s) for r, (d, s) in enumerate(hits, start=1)} for name, hits in rankings.items()}
             fused = reciprocal_rank_fusion(rankings, self.weights, self.rrf_k)
             skip = exclude[qi] if exclude else set()
@@ -177,14 +185,30 @@ class HybridIndex:
             out.append(matches)
         return out, hits_out
 
-    def _candidates(self, queries: list[Texts], depth: int) -> dict[str, list]:
-        """Each weighted signal's top ``depth`` per query. Signals that run outside the GIL (dense) work in a
+    def _candidates(
+        self, queries: list[Texts], depth: int, filters: ResultFilters | None = None, hit_depth: int = 0,
+    ) -> tuple[dict[str, list], int]:
+        """Each weighted signal's candidates per query (see ``search`` for filters), at least ``hit_depth``
+        long without filters, and how deep fusion reads them. Signals that run outside the GIL (dense) work in a
         helper thread while the others (mostly Python) work here, so one batch keeps two cores busy."""
         active = [(name, s) for name, s in self.signals.items() if self.weights[name] > 0]
-        aside = {name: _HELPERS.submit(s.search, queries, depth) for name, s in active
-                 if s.runs_outside_gil and len(active) > 1}
-        here = {name: s.search(queries, depth) for name, s in active if name not in aside}
-        return {name: aside[name].result() if name in aside else here[name] for name, _ in active}
+        pushed = {name for name, s in active if filters is not None and s.filters_pushdown}
+        deep = depth if filters is None else min(len(self.records), max(depth * 5, 1000))
+        fuse_depth = depth if pushed else deep
+
+        def run(name: str, signal: Signal) -> list:
+            if name in pushed:
+                return signal.search(queries, depth, filters)
+            return signal.search(queries, max(deep, hit_depth))
+
+        aside = {name: _HELPERS.submit(run, name, s) for name, s in active if s.runs_outside_gil and len(active) > 1}
+        here = {name: run(name, s) for name, s in active if name not in aside}
+        out = {name: aside[name].result() if name in aside else here[name] for name, _ in active}
+        if pushed and filters is not None:
+            for name in out.keys() - pushed:
+                out[name] = [[(d, s) for d, s in hits if d in self.records and filters.accepts(self.records[d])][:depth]
+                             for hits in out[name]]
+        return out, fuse_depth
 
     def _fill_missing_scores(self, query: Texts, matches: list[Match]) -> None:
         """A match outside one signal's candidate list still gets that signal's true score."""

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from recommender.filters import Metadata, ResultFilters
 from recommender.signal import Hits, Signal, SlotTable, Texts, top_hits
 
 TokenizeFn = Callable[[str], list[str]]
@@ -41,12 +42,12 @@ class BM25Signal(Signal):
             self._bm25.index(corpus, show_progress=False)
         self._alive = self.slots.alive_mask()
 
-    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.slots.reset(ids)
         self.tokens = [self.tokenize(d.text) for d in docs]
         self._bm25 = None
 
-    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.delete(ids)
         self.slots.append(ids)
         self.tokens.extend(self.tokenize(d.text) for d in docs)
@@ -69,7 +70,7 @@ class BM25Signal(Signal):
             return np.zeros(len(self.slots.ids), dtype=np.float32)
         return self._bm25.get_scores(tokens)
 
-    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
+    def search(self, queries: Sequence[Texts], depth: int, filters: ResultFilters | None = None) -> list[Hits]:
         out = []
         for q in queries:
             scores = self._scores(q.text)
@@ -129,7 +130,7 @@ class TfidfSignal(Signal):
             sublinear_tf=self.sublinear_tf, min_df=self.min_df, dtype=np.float32, lowercase=True,
         )
 
-    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.slots.reset(ids)
         self.vectorizer = self._new_vectorizer()
         self._set_matrix(self.vectorizer.fit_transform([d.text for d in docs]))
@@ -146,7 +147,7 @@ class TfidfSignal(Signal):
             raise RuntimeError(f"signal '{self.name}' is empty: fit it first")
         return self.vectorizer.transform(list(texts)).tocsr()
 
-    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         if self.vectorizer is None:
             self.fit(ids, docs)
             return
@@ -165,7 +166,7 @@ class TfidfSignal(Signal):
             self._set_matrix(matrix)
             self._alive = self.slots.alive_mask()
 
-    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
+    def search(self, queries: Sequence[Texts], depth: int, filters: ResultFilters | None = None) -> list[Hits]:
         if not len(self.slots):
             return [[] for _ in queries]
         out = []

@@ -23,26 +23,27 @@ def char_preprocess(text: str) -> str:
     return _NOT_TEXT.sub("", text.lower())
 
 
-def _dense(settings: PipelineSettings) -> Signal:
+def _dense(settings: PipelineSettings, kind: Kind) -> Signal:
     cache = settings.cache_dir if settings.use_cache else None
-    return DenseSignal(create_embedder(settings.model, cache, settings.e5_runtime), settings.ann_backend)
+    embedder = create_embedder(settings.model, cache, settings.e5_runtime)
+    return DenseSignal(embedder, settings.ann_backend, **settings.ann_options(kind))  # milvus: this side's collection
 
 
-def _bm25(settings: PipelineSettings) -> Signal:
+def _bm25(settings: PipelineSettings, kind: Kind) -> Signal:
     return BM25Signal(get_tokenizer().tokenize, name="bm25")
 
 
-def _char(settings: PipelineSettings) -> Signal:
+def _char(settings: PipelineSettings, kind: Kind) -> Signal:
     return TfidfSignal("char", "char", (1, 2), preprocess=char_preprocess, sublinear_tf=False)
 
 
-def _word(settings: PipelineSettings) -> Signal:
+def _word(settings: PipelineSettings, kind: Kind) -> Signal:
     return TfidfSignal("word", get_tokenizer().tokenize, (1, 1))
 
 
 # Signals by name (TECHMATCH_SIGNALS, --signals, a saved index's manifest). A new signal is one file (a
-# ``recommender.signal.Signal``) and one line here: name -> factory from the pipeline settings.
-SIGNALS: dict[str, Callable[[PipelineSettings], Signal]] = {
+# ``recommender.signal.Signal``) and one line here: name -> factory from the settings and the side indexed.
+SIGNALS: dict[str, Callable[[PipelineSettings, Kind], Signal]] = {
     "dense": _dense,  # e5-small (or any embedder) over titles, in an ANN index
     "bm25": _bm25,  # BM25 over jieba words
     "char": _char,  # TF-IDF over character 1-2-grams
@@ -50,14 +51,15 @@ SIGNALS: dict[str, Callable[[PipelineSettings], Signal]] = {
 }
 
 
-def build_signals(settings: PipelineSettings) -> list[Signal]:
-    """The signals named in the settings, each given its tokenizer or embedder."""
-    return [SIGNALS[name](settings) for name in settings.signals]
+def build_signals(settings: PipelineSettings, kind: Kind = "result") -> list[Signal]:
+    """The signals named in the settings, each given its tokenizer or embedder (and, for the milvus backend,
+    the collection of this side's vectors)."""
+    return [SIGNALS[name](settings, kind) for name in settings.signals]
 
 
 def new_index(kind: Kind, settings: PipelineSettings | None = None) -> HybridIndex:
     settings = settings or PipelineSettings()
-    return HybridIndex(kind, build_signals(settings), settings.weights, settings.rrf_k, settings.depth)
+    return HybridIndex(kind, build_signals(settings, kind), settings.weights, settings.rrf_k, settings.depth)
 
 
 def open_index(folder: str | Path, kind: Kind, settings: PipelineSettings | None = None) -> HybridIndex:

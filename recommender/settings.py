@@ -6,14 +6,17 @@ changes matching maps onto one of these fields.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embeddings.factory import check_spec
 from recommender.ann.factory import BACKENDS
+
+MILVUS_INDEX_TYPES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "AUTOINDEX")
 
 
 def default_cache_dir() -> Path:
@@ -38,7 +41,23 @@ class PipelineSettings(BaseSettings):
     )
     rrf_k: int = Field(60, ge=1, description="RRF constant k in w / (k + rank)")
     depth: int = Field(200, ge=10, description="candidates each signal contributes to the fusion")
-    ann_backend: str = Field("flat", description="flat (exact), hnsw or ivf")
+    ann_backend: str = Field("flat", description="flat (exact), hnsw or ivf (FAISS in this process), or milvus")
+    milvus_uri: str = Field(
+        "", description="milvus backend: a Milvus Lite file (a path ending in .db) or a server (http://host:19530); "
+        "empty: 'techmatch index' uses <out>/milvus.db, runs that save nothing (eval) a temporary Lite file",
+    )
+    milvus_collection: str = Field(
+        "techmatch", description="collection name prefix: an index's sides live in <prefix>_result and "
+        "<prefix>_need (give each index on one server its own prefix)",
+    )
+    milvus_token: str = Field("", description="Milvus server credentials ('user:password' or an API key)")
+    milvus_index_type: str = Field("FLAT", description="Milvus vector index: FLAT (exact), IVF_FLAT, IVF_SQ8, HNSW")
+    milvus_index_params: dict[str, Any] = Field(
+        default_factory=dict, description='build parameters, e.g. {"nlist": 1024} (IVF) or {"M": 16} (HNSW)'
+    )
+    milvus_search_params: dict[str, Any] = Field(
+        default_factory=dict, description='search parameters, e.g. {"nprobe": 64} (IVF) or {"ef": 128} (HNSW)'
+    )
     cache_dir: Path = Field(default_factory=default_cache_dir, description="persistent embedding cache folder")
     use_cache: bool = True
 
@@ -71,3 +90,43 @@ class PipelineSettings(BaseSettings):
         if value not in BACKENDS:
             raise ValueError(f"ann_backend must be one of {', '.join(BACKENDS)}")
         return value
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.endswith(".db") and not value.startswith(("http://", "https://", "tcp://", "unix:")):
+            raise ValueError(
+                f"milvus_uri must be a Milvus Lite file (a path ending in .db) or a server URL "
+                f"(http://host:19530), got '{value}'"
+            )
+        return value
+
+    @field_validator("milvus_collection")
+    @classmethod
+    def _milvus_collection(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", value):
+            raise ValueError(f"milvus_collection must be letters, digits and underscores, got '{value}'")
+        return value
+
+    @field_validator("milvus_index_type")
+    @classmethod
+    def _milvus_index_type(cls, value: str) -> str:
+        if value.upper() not in MILVUS_INDEX_TYPES:
+            raise ValueError(f"milvus_index_type must be one of {', '.join(MILVUS_INDEX_TYPES)}, got '{value}'")
+        return value.upper()
+
+    def ann_options(self, kind: str) -> dict[str, Any]:
+        """Options for ``recommender.ann.create_ann`` for one side's index (only the milvus backend has any)."""
+        if self.ann_backend != "milvus":
+            return {}
+        collection = f"{self.milvus_collection}_{kind}"
+        if not self.milvus_uri:  # a temporary Lite file: every index of the process gets its own collection
+            import uuid
+
+            collection += f"_{uuid.uuid4().hex[:12]}"
+        return {
+            "uri": self.milvus_uri, "collection": collection, "index_type": self.milvus_index_type,
+            "index_params": self.milvus_index_params, "search_params": self.milvus_search_params,
+            "token": self.milvus_token,
+        }

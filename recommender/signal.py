@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # records (which filters reads) imports Texts from here
+    from recommender.filters import Metadata, ResultFilters
 
 Hits = list[tuple[str, float]]
 
@@ -45,25 +48,36 @@ def as_texts(value: TextsLike) -> Texts:
 
 
 class Signal(ABC):
-    """A ranker over documents with string ids; ``fit`` replaces, ``upsert``/``delete`` change in place."""
+    """A ranker over documents with string ids; ``fit`` replaces, ``upsert``/``delete`` change in place.
+
+    ``metadata`` (each document's filter values) and ``filters`` are for signals that filter inside their
+    index (``filters_pushdown``: the dense signal on Milvus); the others accept and ignore them, and the
+    hybrid index filters their candidates.
+    """
 
     name: str
     # True when ``search`` spends its time in native code that releases the GIL (an encoder, FAISS): the
     # hybrid index then runs it in a helper thread, next to the signals that need the interpreter.
     runs_outside_gil: bool = False
 
-    @abstractmethod
-    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None: ...
+    @property
+    def filters_pushdown(self) -> bool:
+        """Whether ``search(..., filters=f)`` returns only documents that ``f`` accepts."""
+        return False
 
     @abstractmethod
-    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None: ...
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None: ...
+
+    @abstractmethod
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None: ...
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None: ...
 
     @abstractmethod
-    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
-        """Top ``depth`` (id, score) per query, best first."""
+    def search(self, queries: Sequence[Texts], depth: int, filters: ResultFilters | None = None) -> list[Hits]:
+        """Top ``depth`` (id, score) per query, best first (among the documents ``filters`` accepts, if pushed
+        down)."""
 
     @abstractmethod
     def score(self, queries: Sequence[Texts], ids: Sequence[Sequence[str]]) -> list[np.ndarray]:

@@ -51,7 +51,9 @@ def settings_from(model: str | None, signals: str | None, weights: str | None, b
 ModelOpt = Annotated[str | None, typer.Option("--model", help="dense model: e5-small (default) or st:<name|folder>")]
 SignalsOpt = Annotated[str | None, typer.Option("--signals", help="signals to fuse, e.g. dense,bm25,char")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="RRF weights, e.g. dense=1,bm25=1,char=1")]
-BackendOpt = Annotated[str | None, typer.Option("--ann", help="ANN backend: flat (exact), hnsw or ivf")]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--ann", "--backend", help="ANN backend: flat (exact), hnsw or ivf (FAISS), or milvus (TECHMATCH_MILVUS_URI)",
+)]
 SkipOpt = Annotated[bool, typer.Option("--skip-invalid", help="skip bad records and report them")]
 
 
@@ -78,6 +80,8 @@ def index(
     from recommender.engine import Engine
 
     settings = settings_from(model, signals, weights, ann)
+    if settings.ann_backend == "milvus" and not settings.milvus_uri:  # a Milvus Lite file inside the index folder
+        settings = settings.model_copy(update={"milvus_uri": str((out / "milvus.db").resolve())})
     result_records = _load(results, "result", skip_invalid)
     need_records = _load(needs, "need", skip_invalid) if needs else None
     start = time.perf_counter()
@@ -85,6 +89,7 @@ def index(
     typer.echo(
         f"indexed {len(result_records)} results" + (f" and {len(need_records)} needs" if need_records else "")
         + f" with {settings.model} ({', '.join(settings.signals)}) in {time.perf_counter() - start:.1f}s -> {out}"
+        + (f" (vectors in Milvus at {settings.milvus_uri})" if settings.ann_backend == "milvus" else "")
     )
 
 

@@ -29,18 +29,18 @@ class SharedCharacters(Signal):
         self.slots = SlotTable()
         self.docs: list[set[str]] = []
 
-    def fit(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+    def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: object = None) -> None:
         self.slots.reset(ids)
         self.docs = [set(d.text) for d in docs]
 
-    def upsert(self, ids: Sequence[str], docs: Sequence[Texts]) -> None:
+    def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: object = None) -> None:
         self.slots.append(ids)
         self.docs += [set(d.text) for d in docs]
 
     def delete(self, ids: Sequence[str]) -> None:
         self.slots.delete(ids)
 
-    def search(self, queries: Sequence[Texts], depth: int) -> list[Hits]:
+    def search(self, queries: Sequence[Texts], depth: int, filters: object = None) -> list[Hits]:
         return [top_hits(np.array([len(set(q.text) & d) for d in self.docs], dtype=float), self.slots, depth,
                          self.slots.alive_mask()) for q in queries]
 
@@ -61,7 +61,7 @@ class SharedCharacters(Signal):
 def test_a_signal_registered_by_name_is_built_saved_and_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(ValueError, match="unknown signal"):
         PipelineSettings(signals=["chars"])
-    monkeypatch.setitem(SIGNALS, "chars", lambda settings: SharedCharacters())  # the one line
+    monkeypatch.setitem(SIGNALS, "chars", lambda settings, kind: SharedCharacters())  # the one line
     settings = PipelineSettings(signals=["chars", "bm25"])
     index = new_index("result", settings)
     index.build(RESULTS)
@@ -88,7 +88,7 @@ def test_the_manifest_names_the_backend_a_folder_loads_with(tmp_path: Path):
     index.index(["a", "b", "c", "d"], vectors)
     index.save(tmp_path / "ann")
     assert load_ann(tmp_path / "ann").backend == "hnsw"
-    with pytest.raises(ValueError, match="ann_backend must be one of flat, hnsw, ivf"):
+    with pytest.raises(ValueError, match="ann_backend must be one of flat, hnsw, ivf, milvus"):
         PipelineSettings(ann_backend="annoy")
     manifest = tmp_path / "ann" / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"backend": "hnsw"', '"backend": "annoy"'))

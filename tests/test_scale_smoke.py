@@ -9,7 +9,7 @@ import pytest
 
 from data.synthetic import iter_results
 from eval.benchmarks.lsa import LsaEmbedder, NotFittedError
-from eval.benchmarks.scale import part_large, recall_at_k, set_nprobe, write_report
+from eval.benchmarks.scale import part_large, recall_at_k, recall_at_k_ties, set_nprobe, write_report
 from recommender.ann import create_ann
 
 
@@ -51,8 +51,16 @@ def test_ivf_recall_against_exact(titles: list[str]):
         recall_at_k(truth[:3], truth)
 
 
+def test_recall_counting_ties():
+    exact = [[("a", 1.0), ("b", 0.9), ("c", 0.9)]]
+    other_tie = [[("a", 1.0), ("c", 0.9)]]  # as near as the exact 2nd: right, though not the same id
+    assert recall_at_k(other_tie, exact, 2) == 0.5 and recall_at_k_ties(other_tie, exact, 2) == 1.0
+    assert recall_at_k_ties([[("a", 1.0), ("d", 0.5)]], exact, 2) == 0.5
+
+
 def test_large_part_end_to_end_small(tmp_path: Path):
-    figures = part_large(n=3000, n_queries=40, n_tune=40, nlist=16, fit_sample=1000, seed=7)
+    figures = part_large(n=3000, n_queries=40, n_tune=40, nlist=16, fit_sample=1000, seed=7, milvus="IVF_FLAT",
+                         milvus_nlist=8, milvus_uri=tmp_path / "milvus.db", milvus_latency_queries=5)
     assert figures["results"] == 3000 and figures["queries"] == 40
     assert 0.0 <= figures["recall@10"] <= 1.0
     assert figures["nprobe"] in {s["nprobe"] for s in figures["nprobe_sweep"]} and figures["nprobe"] <= 16
@@ -62,3 +70,10 @@ def test_large_part_end_to_end_small(tmp_path: Path):
                  ["python -m eval.benchmarks.scale"], "today")
     text = report.read_text(encoding="utf-8")
     assert "IVF recall@10 vs exact (40 queries)" in text and f"{figures['recall@10']:.4f}" in text
+    milvus = figures["milvus"]  # the Milvus backend on the same vectors, tuned on the tuning queries
+    assert milvus["search_param"] == "nprobe", milvus
+    assert milvus["search_value"] in {s["nprobe"] for s in milvus["sweep"]}, milvus
+    assert 0.5 <= milvus["recall@10"] <= milvus["recall@10_ties"] <= 1.0, milvus
+    assert milvus["latency_queries"] == 5, milvus
+    assert "the Milvus backend (a Milvus Lite file, IVF_FLAT) beside FAISS IVF" in text
+    assert f"| {milvus['recall@10']:.4f} " in text

@@ -9,7 +9,10 @@
 * large: ``iter_results`` streamed to 800k titles, embedded with an LSA embedder (``eval.benchmarks.lsa``:
   real text vectors, fast; timed separately and excluded from ANN figures); exact (flat) and IVF indexes
   from ``recommender.ann.create_ann``; nprobe tuned on one sample of generated need titles, recall@10
-  against exact search and latency measured on another, disjoint sample.
+  against exact search and latency measured on another, disjoint sample. With ``--milvus IVF_FLAT`` (or
+  ``HNSW``) the same vectors also go into Milvus (``--milvus-uri``: a Milvus Lite file by default, or a
+  server), its search parameter tuned on the tuning sample, recall@10 measured on the measured sample, and
+  its latency measured query by query alternating with FAISS IVF's, so both see the same machine load.
 
 Each part runs in its own subprocess (``--part small|large``) so its peak memory is its own; figures go to
 ``WORK/scale_<part>.json`` and the table to SCALE.md.
@@ -40,6 +43,8 @@ SEED = 7
 TARGET_RECALL = 0.95
 TARGET_LATENCY_MS = 20.0
 NPROBES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+# Milvus's search parameter per index type, and the values tried (smallest first) on the tuning queries
+MILVUS_SWEEPS = {"IVF_FLAT": ("nprobe", (1, 2, 4, 8, 16, 32, 64, 128)), "HNSW": ("ef", (16, 32, 64, 128, 256, 512))}
 
 
 def rss_mb() -> float:
@@ -63,6 +68,21 @@ def recall_at_k(approx: Sequence[Sequence[tuple[str, float]]], exact: Sequence[S
         truth = {doc for doc, _ in e[:k]}
         if truth:
             shares.append(len(truth & {doc for doc, _ in a[:k]}) / len(truth))
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def recall_at_k_ties(approx: Sequence[Sequence[tuple[str, float]]], exact: Sequence[Sequence[tuple[str, float]]],
+                     k: int = 10, tolerance: float = 1e-5) -> float:
+    """Recall@k that counts ties: a returned hit scoring at least the exact k-th score (within float noise between
+    engines) is one of the k nearest, whichever of several equally near ids it is. The generated titles repeat,
+    so many vectors are identical, and two exact searches can return different ids of the same score."""
+    if len(approx) != len(exact) or not exact:
+        raise ValueError("need the same, non-zero number of approximate and exact result lists")
+    shares = []
+    for a, e in zip(approx, exact, strict=True):
+        if e:
+            cutoff = e[min(k, len(e)) - 1][1] - tolerance
+            shares.append(sum(score >= cutoff for _, score in a[:k]) / min(k, len(e)))
     return float(np.mean(shares)) if shares else 0.0
 
 
@@ -96,13 +116,80 @@ def tune_nprobe(ann: Any, exact: Any, queries: np.ndarray, target: float, k: int
         approx = ann.search(queries, k)
         per_query_ms = (time.perf_counter() - start) * 1000 / len(queries)
         recall = recall_at_k(approx, truth, k)
-        sweep.append(
-            {"nprobe": ann.nprobe, "recall@10": round(recall, 4), "batch_ms_per_query": round(per_query_ms, 3)}
-        )
+        sweep.append({"nprobe": ann.nprobe, "recall@10": round(recall, 4),
+                      "recall@10_ties": round(recall_at_k_ties(approx, truth, k), 4),
+                      "batch_ms_per_query": round(per_query_ms, 3)})
         if recall >= target:
             chosen = ann.nprobe
             break
     return (chosen if chosen is not None else NPROBES[-1]), sweep
+
+
+def tune_milvus(ann: Any, truth: list, queries: np.ndarray, target: float, k: int = 10) -> tuple[int, list[dict]]:
+    """Smallest search parameter (nprobe or ef) whose tie-counting recall@k on the tuning queries reaches the target.
+
+    Ties, not the index, cap the id-set recall of Milvus against FAISS's exact search (see ``recall_at_k_ties``)."""
+    name, values = MILVUS_SWEEPS[ann.index_type]
+    sweep = []
+    for value in values:
+        ann.search_params = {name: value}
+        start = time.perf_counter()
+        approx = ann.search(queries, k)
+        per_query_ms = (time.perf_counter() - start) * 1000 / len(queries)
+        recall, ties = recall_at_k(approx, truth, k), recall_at_k_ties(approx, truth, k)
+        sweep.append({name: value, "recall@10": round(recall, 4), "recall@10_ties": round(ties, 4),
+                      "batch_ms_per_query": round(per_query_ms, 3)})
+        if ties >= target:
+            return value, sweep
+    return values[-1], sweep
+
+
+def timed_side_by_side(indexes: dict[str, Any], vectors: np.ndarray, k: int = 10) -> dict[str, list[float]]:
+    """One query at a time, each query on every index in turn: latencies taken under the same load."""
+    latencies: dict[str, list[float]] = {name: [] for name in indexes}
+    for row in tqdm(vectors, desc="side-by-side latency", unit="query", mininterval=5):
+        for name, ann in indexes.items():
+            start = time.perf_counter()
+            ann.search(row[None, :], k)
+            latencies[name].append(time.perf_counter() - start)
+    return latencies
+
+
+def part_milvus(ids: list[str], vectors: np.ndarray, index_type: str, nlist: int, uri: Path | str,
+                q_tuning: np.ndarray, truth_tuning: list, q_measured: np.ndarray, truth_measured: list,
+                ivf: Any, latency_queries: int, name: str) -> dict[str, Any]:
+    """The Milvus backend on the same vectors: build, tuned search parameter, recall@10, latency beside IVF's."""
+    import shutil
+
+    from recommender.ann import create_ann
+
+    if not str(uri).startswith(("http://", "https://")):
+        shutil.rmtree(uri, ignore_errors=True)
+    params = {"nlist": nlist} if index_type == "IVF_FLAT" else {"M": 16, "efConstruction": 128}
+    rss0 = rss_mb()
+    start = time.perf_counter()
+    ann = create_ann("milvus", vectors.shape[1], name, uri=str(uri), collection="scale", index_type=index_type,
+                     index_params=params)
+    ann.index(ids, vectors)
+    build_s = time.perf_counter() - start
+    rss_built = rss_mb()
+    value, sweep = tune_milvus(ann, truth_tuning, q_tuning, TARGET_RECALL + 0.01)
+    param = MILVUS_SWEEPS[index_type][0]
+    ann.search_params = {param: value}
+    start = time.perf_counter()
+    approx = ann.search(q_measured, 10)
+    batch_ms = (time.perf_counter() - start) * 1000 / len(q_measured)
+    recall = recall_at_k(approx, truth_measured, 10)
+    recall_ties = recall_at_k_ties(approx, truth_measured, 10)
+    side = timed_side_by_side({"faiss_ivf": ivf, "milvus": ann}, q_measured[:latency_queries])
+    return {
+        "index_type": index_type, "index_params": params, "search_param": param, "search_value": value,
+        "sweep": sweep, "uri": "a Milvus Lite file" if not str(uri).startswith("http") else str(uri),
+        "build_s": round(build_s, 1), "recall@10": round(recall, 4),
+        "recall@10_ties": round(recall_ties, 4), "batch_ms_per_query": round(batch_ms, 2),
+        "latency_queries": len(side["milvus"]), "latency_ms": percentiles(side["milvus"]),
+        "faiss_ivf_latency_ms": percentiles(side["faiss_ivf"]), "rss_growth_mb": round(rss_built - rss0, 0),
+    }
 
 
 # -- parts ---------------------------------------------------------------------------------------------------
@@ -151,8 +238,11 @@ def part_small(n: int, n_queries: int, seed: int) -> dict[str, Any]:
     }
 
 
-def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int, seed: int) -> dict[str, Any]:
-    """IVF vs exact FAISS at n LSA-embedded results: build time, tuned nprobe, recall@10, latency, memory."""
+def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int, seed: int,
+               milvus: str | None = None, milvus_nlist: int = 128, milvus_uri: Path | str | None = None,
+               milvus_latency_queries: int = 100) -> dict[str, Any]:
+    """IVF vs exact FAISS at n LSA-embedded results: build time, tuned nprobe, recall@10, latency, memory (and
+    the Milvus backend on the same vectors when ``milvus`` names its index type)."""
     import faiss
 
     from data.synthetic import generate_world, iter_results
@@ -196,7 +286,8 @@ def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int,
     ivf.index(ids, vectors)
     ivf_build_s = time.perf_counter() - start
     rss_ivf = rss_mb()
-    del vectors
+    if not milvus:
+        del vectors
 
     nprobe, sweep = tune_nprobe(ivf, exact, q_tuning, TARGET_RECALL + 0.01)
     set_nprobe(ivf, nprobe)
@@ -205,13 +296,24 @@ def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int,
     truth_all = exact.search(q_measured, 10)
     approx, ivf_lat = timed_single_queries(ivf, q_measured)
     recall = recall_at_k(approx, truth_all, 10)
+    recall_ties = recall_at_k_ties(approx, truth_all, 10)
+    eleven = exact.search(q_measured, 11)  # queries whose 10th and 11th nearest are equally near: ids are a toss-up
+    tied = float(np.mean([len(e) > 10 and e[9][1] - e[10][1] < 1e-5 for e in eleven]))
+    milvus_figures = None
+    if milvus:
+        milvus_figures = part_milvus(
+            ids, vectors, milvus, milvus_nlist, milvus_uri or REPO / "var" / "benchmarks" / "scale_milvus.db",
+            q_tuning, exact.search(q_tuning, 10), q_measured, truth_all, ivf, milvus_latency_queries, embedder.name,
+        )
     return {
+        "milvus": milvus_figures,
         "results": n, "queries": len(measured), "tuning_queries": len(tuning), "embedder": embedder.name,
         "dim": embedder.dim, "generate_s": round(generate_s, 1), "lsa_fit_s": round(fit_s, 1),
         "lsa_fit_sample": min(fit_sample, n), "embedding_s": round(embed_s, 1),
         "embedding_texts_per_s": round(n / embed_s, 0), "flat_build_s": round(flat_build_s, 1),
         "ivf_build_s": round(ivf_build_s, 1), "nlist": ivf.nlist, "nprobe": nprobe, "nprobe_sweep": sweep,
-        "recall@10": round(recall, 4), "ivf_latency_ms": percentiles(ivf_lat),
+        "recall@10": round(recall, 4), "recall@10_ties": round(recall_ties, 4),
+        "queries_tied_at_10": round(tied, 4), "ivf_latency_ms": percentiles(ivf_lat),
         "flat_latency_ms": percentiles(exact_lat), "flat_latency_queries": len(exact_lat),
         "rss_before_indexes_mb": round(rss0, 0), "rss_flat_mb": round(rss_flat - rss0, 0),
         "rss_ivf_mb": round(rss_ivf - rss_flat, 0), "peak_rss_mb": round(peak_rss_mb(), 0),
@@ -222,6 +324,42 @@ def part_large(n: int, n_queries: int, n_tune: int, nlist: int, fit_sample: int,
 # -- report --------------------------------------------------------------------------------------------------
 def _lat(p: dict[str, float]) -> str:
     return f"{p['p50']:.1f} / {p['p95']:.1f} / {p['p99']:.1f}"
+
+
+def milvus_report(m: dict, large: dict) -> list[str]:
+    param = m["search_param"]
+    ok = m["recall@10_ties"] >= TARGET_RECALL
+    return [
+        f"## {large['results']:,} results: the Milvus backend ({m['uri']}, {m['index_type']}) beside FAISS IVF",
+        "",
+        f"The same vectors in Milvus through `recommender.ann` (`create_ann(\"milvus\", ...)`, index "
+        f"{m['index_type']} {json.dumps(m['index_params'])}, per Milvus Lite segment of up to 100,000 rows); {param} "
+        f"tuned on the same {large['tuning_queries']} tuning queries (smallest with recall@10 counting ties >= "
+        f"{TARGET_RECALL + 0.01:.2f}), recall@10 on the "
+        f"{large['queries']:,} measured queries; latency one query at a time on the first {m['latency_queries']} "
+        "measured queries, each query on FAISS IVF then on Milvus, so both ran under the same load.",
+        "",
+        "| figure | Milvus | FAISS IVF |",
+        "|---|---|---|",
+        f"| build (insert, flush, index) | {m['build_s']:.0f} s | {large['ivf_build_s']:.0f} s |",
+        f"| tuned search parameter | {param} {m['search_value']} | nprobe {large['nprobe']} |",
+        f"| recall@10 vs exact ({large['queries']:,} queries): the same ids | {m['recall@10']:.4f} "
+        f"| {large['recall@10']:.4f} |",
+        f"| recall@10 counting ties (an id as near as the exact 10th counts) | {m['recall@10_ties']:.4f} "
+        f"{'(met)' if ok else '(NOT met)'} | {large.get('recall@10_ties', float('nan')):.4f} |",
+        f"| latency p50 / p95 / p99, top 10, side by side ({m['latency_queries']} queries) | "
+        f"{_lat(m['latency_ms'])} ms | {_lat(m['faiss_ivf_latency_ms'])} ms |",
+        f"| batched search ({large['queries']:,} queries in one call), ms/query | {m['batch_ms_per_query']:.2f} | |",
+        f"| memory (RSS growth of this process) | {m['rss_growth_mb']:.0f} MB | {large['rss_ivf_mb']:.0f} MB |",
+        "",
+        f"{param} sweep on the tuning queries (batched search, ms per query):",
+        "",
+        f"| {param} | recall@10 (ids) | counting ties | ms/query |",
+        "|---|---|---|---|",
+        *(f"| {s[param]} | {s['recall@10']:.4f} | {s['recall@10_ties']:.4f} | {s['batch_ms_per_query']:.2f} |"
+          for s in m["sweep"]),
+        "",
+    ]
 
 
 def write_report(
@@ -284,6 +422,10 @@ def write_report(
             f"| tuned nprobe | {large['nprobe']} | |",
             f"| IVF recall@10 vs exact ({large['queries']:,} queries) | {large['recall@10']:.4f} "
             f"| >= {TARGET_RECALL} {'(met)' if ok_recall else '(NOT met)'} |",
+            *([f"| IVF recall@10 counting ties (a returned id as near as the exact 10th counts) | "
+               f"{large['recall@10_ties']:.4f} | |",
+               f"| measured queries whose exact 10th and 11th neighbours are equally near (ties) | "
+               f"{large['queries_tied_at_10']:.1%} | |"] if "recall@10_ties" in large else []),
             f"| IVF latency p50 / p95 / p99, one query at a time, top 10 | {_lat(lat)} ms "
             f"| < {TARGET_LATENCY_MS:.0f} ms {'(met at p99)' if ok_lat else '(NOT met at p99)'} |",
             f"| exact (flat) latency p50 / p95 / p99 ({large['flat_latency_queries']} queries) "
@@ -305,6 +447,8 @@ def write_report(
             "(M=32) takes far longer than IVF's k-means on 2 shared cores.",
             "",
         ]
+        if large.get("milvus"):
+            lines += milvus_report(large["milvus"], large)
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -318,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-queries", type=int, default=200, help="measured needs at the small size")
     ap.add_argument("--nlist", type=int, default=1024, help="IVF lists at the large size")
     ap.add_argument("--fit-sample", type=int, default=50_000, help="titles the LSA model is fitted on")
+    ap.add_argument("--milvus", choices=tuple(MILVUS_SWEEPS), default=None,
+                    help="also measure the milvus backend at the large size, with this index type")
+    ap.add_argument("--milvus-nlist", type=int, default=128, help="IVF_FLAT lists (per Milvus Lite segment)")
+    ap.add_argument("--milvus-uri", default=None, help="Milvus Lite file or server URL (default WORK/scale_milvus.db)")
+    ap.add_argument("--milvus-latency-queries", type=int, default=100, help="queries timed side by side")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--work", type=Path, default=REPO / "var" / "benchmarks")
     ap.add_argument("--out", type=Path, default=REPO / "eval" / "benchmarks" / "SCALE.md")
@@ -359,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "small":
         figures = part_small(args.small, args.small_queries, args.seed)
     else:
-        figures = part_large(args.large, args.queries, args.tune_queries, args.nlist, args.fit_sample, args.seed)
+        figures = part_large(args.large, args.queries, args.tune_queries, args.nlist, args.fit_sample, args.seed,
+                             args.milvus, args.milvus_nlist, args.milvus_uri or args.work / "scale_milvus.db",
+                             args.milvus_latency_queries)
     figures["measured_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     figures["machine"] = machine()
     given = argv if argv is not None else sys.argv[1:]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from recommender.errors import TechmatchError
+from recommender.filters import Metadata, ResultFilters
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -19,6 +20,10 @@ MANIFEST = "manifest.json"
 
 class IndexLoadError(TechmatchError, RuntimeError):
     """A saved index that must not be used: missing, damaged, another format, or built with another model."""
+
+
+class VectorDatabaseError(TechmatchError, RuntimeError):
+    """A vector database (Milvus) that cannot be reached or opened, or that refused a request: says which and why."""
 
 
 def file_sha256(path: Path) -> str:
@@ -68,20 +73,26 @@ def read_manifest(folder: Path, expected_kind: str, model: str | None = None) ->
 
 
 class ANNIndex(ABC):
-    """Dense vectors with string ids; inner-product scores (vectors are L2-normalised: cosine)."""
+    """Dense vectors with string ids; inner-product scores (vectors are L2-normalised: cosine).
+
+    Optional per-vector ``metadata`` (the values of ``recommender.filters.filter_values``) and an optional
+    ``filters`` on search let a backend filter inside the index. Where it cannot (``filters_pushdown`` is
+    False: the FAISS backends), it accepts and ignores both, and the caller filters the hits it gets.
+    """
 
     backend: str
+    filters_pushdown: bool = False  # True: search(..., filters=f) returns only vectors whose metadata f accepts
 
     def __init__(self, dim: int, model: str) -> None:
         self.dim = dim
         self.model = model
 
     @abstractmethod
-    def index(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def index(self, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None) -> None:
         """Replace the contents with these vectors."""
 
     @abstractmethod
-    def append(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def append(self, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None) -> None:
         """Add vectors; an id already present is replaced (update without a rebuild)."""
 
     @abstractmethod
@@ -89,12 +100,18 @@ class ANNIndex(ABC):
         """Remove ids (unknown ids are ignored); returns how many were removed."""
 
     @abstractmethod
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        """Top-k (id, score) per query row, best first."""
+    def search(
+        self, queries: np.ndarray, k: int, filters: ResultFilters | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (id, score) per query row, best first (among those ``filters`` accepts, if pushed down)."""
 
     @abstractmethod
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """The stored vectors of these ids (for exact scores of any candidate)."""
+        """The stored vectors of these ids (for exact scores of any candidate); unknown ids raise KeyError."""
+
+    def present(self, ids: Sequence[str]) -> list[str]:
+        """The given ids that are stored, in the given order (one round trip for a remote backend)."""
+        return [i for i in ids if i in self]
 
     @abstractmethod
     def save(self, folder: Path) -> None: ...

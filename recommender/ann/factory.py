@@ -1,7 +1,7 @@
 """ANN backends by name: create a new index, or load whichever backend a saved folder's manifest names.
 
 A new backend is one file (a class implementing ``recommender.ann.base.ANNIndex``) and one line in
-``BACKENDS``; its module is imported only when the backend is used.
+``BACKENDS``; its module is imported only when the backend is used (pymilvus alone takes ~1 s to import).
 """
 
 from __future__ import annotations
@@ -13,29 +13,45 @@ from typing import Any
 from recommender.ann.base import ANNIndex, IndexLoadError, read_manifest
 
 
-def _faiss() -> type[ANNIndex]:
+def _faiss(dim: int, model: str, backend: str, **options: Any) -> ANNIndex:
+    from recommender.ann.faiss_index import FaissIndex
+
+    return FaissIndex(dim, model, backend, **options)
+
+
+def _milvus(dim: int, model: str, backend: str, **options: Any) -> ANNIndex:
+    from recommender.ann.milvus_index import MilvusIndex
+
+    return MilvusIndex(dim, model, **options)
+
+
+def _faiss_class() -> type[ANNIndex]:
     from recommender.ann.faiss_index import FaissIndex
 
     return FaissIndex
 
 
-# name -> the class that implements it; the class is constructed as cls(dim, model, name, **options)
-BACKENDS: dict[str, Callable[[], type[ANNIndex]]] = {
-    "flat": _faiss,  # exact inner product (the default)
-    "hnsw": _faiss,  # approximate: graph, for large corpora
-    "ivf": _faiss,  # approximate: inverted lists, for very large corpora
+def _milvus_class() -> type[ANNIndex]:
+    from recommender.ann.milvus_index import MilvusIndex
+
+    return MilvusIndex
+
+
+# name -> (a new index of it, the class that loads a saved one)
+BACKENDS: dict[str, tuple[Callable[..., ANNIndex], Callable[[], type[ANNIndex]]]] = {
+    "flat": (_faiss, _faiss_class),  # FAISS in the process, exact inner product (the default)
+    "hnsw": (_faiss, _faiss_class),  # FAISS, approximate: graph, for large corpora
+    "ivf": (_faiss, _faiss_class),  # FAISS, approximate: inverted lists, for very large corpora
+    "milvus": (_milvus, _milvus_class),  # a Milvus Lite file or a Milvus server (MilvusIndex's options)
 }
-
-
-def backend_class(name: str) -> type[ANNIndex]:
-    if name not in BACKENDS:
-        raise ValueError(f"unknown ANN backend '{name}' (use one of: {', '.join(BACKENDS)})")
-    return BACKENDS[name]()
+FAISS_BACKENDS = ("flat", "hnsw", "ivf")
 
 
 def create_ann(backend: str, dim: int, model: str, **options: Any) -> ANNIndex:
     """A new, empty index of the named backend."""
-    return backend_class(backend)(dim, model, backend, **options)  # type: ignore[call-arg]
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown ANN backend '{backend}' (use one of: {', '.join(BACKENDS)})")
+    return BACKENDS[backend][0](dim, model, backend, **options)
 
 
 def load_ann(folder: str | Path, model: str | None = None) -> ANNIndex:
@@ -47,4 +63,4 @@ def load_ann(folder: str | Path, model: str | None = None) -> ANNIndex:
     if backend not in BACKENDS:
         raise IndexLoadError(f"{folder}: built with the ANN backend '{backend}', which this techmatch does not have "
                              f"(it has {', '.join(BACKENDS)})")
-    return backend_class(backend).load(folder, info)
+    return BACKENDS[backend][1]().load(folder, info)

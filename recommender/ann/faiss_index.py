@@ -11,6 +11,7 @@ import faiss
 import numpy as np
 
 from recommender.ann.base import ANNIndex, IndexLoadError, write_manifest
+from recommender.filters import Metadata, ResultFilters
 
 INDEX_FILE = "vectors.faiss"
 IDS_FILE = "ids.json"
@@ -25,7 +26,11 @@ faiss.cvar.distance_compute_blas_threshold = 2
 
 
 class FaissIndex(ANNIndex):
-    """String ids mapped to int64 FAISS ids; HNSW (which cannot remove) uses tombstones and over-fetch."""
+    """String ids mapped to int64 FAISS ids; HNSW (which cannot remove) uses tombstones and over-fetch.
+
+    Metadata and filters are accepted and ignored (``filters_pushdown`` is False): the hybrid index
+    filters FAISS's candidates itself, searching deeper when a filter is set.
+    """
 
     def __init__(
         self, dim: int, model: str, backend: str = "flat", hnsw_m: int = 32, ef_search: int = 128,
@@ -76,7 +81,7 @@ class FaissIndex(ANNIndex):
             raise ValueError("duplicate ids in one batch")
         return vectors
 
-    def index(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def index(self, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None) -> None:
         vectors = self._check(ids, vectors)
         self._to_int, self._to_str, self._dead, self._next = {}, {}, set(), 0
         self._index = self._new_index(vectors)
@@ -92,7 +97,7 @@ class FaissIndex(ANNIndex):
             self._to_str[i] = s
         self._index.add_with_ids(vectors, ints)
 
-    def append(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def append(self, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None) -> None:
         vectors = self._check(ids, vectors)
         if self._index is None:
             self.index(ids, vectors)
@@ -113,7 +118,9 @@ class FaissIndex(ANNIndex):
         return len(ints)
 
     # -- queries ------------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    def search(
+        self, queries: np.ndarray, k: int, filters: ResultFilters | None = None
+    ) -> list[list[tuple[str, float]]]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if self._index is None or not self._to_int or k <= 0:
             return [[] for _ in range(len(queries))]
@@ -147,6 +154,9 @@ class FaissIndex(ANNIndex):
 
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self._to_int
+
+    def present(self, ids: Sequence[str]) -> list[str]:
+        return [i for i in ids if i in self._to_int]
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -121,7 +121,8 @@ class PairFeaturizer:
         ann = self._dense.ann
         for vector, g in zip(vectors, firsts):
             members = groups[g]
-            present = [i for i in members if result_ids[i] in ann]
+            found = set(ann.present([result_ids[i] for i in members]))  # one call, not one per pair (Milvus)
+            present = [i for i in members if result_ids[i] in found]
             if present:
                 sims[present] = ann.vectors([result_ids[i] for i in present]) @ vector
             hits = ann.search(vector[None, :], 1)[0]
