@@ -34,6 +34,10 @@ class DenseSignal(Signal):
     def filters_pushdown(self) -> bool:
         return self.ann.filters_pushdown
 
+    @property
+    def shared_storage(self) -> bool:
+        return self.ann.shared
+
     def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
         self.ann.index(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]), metadata)

@@ -230,15 +230,15 @@ class Engine:
         """Add or replace ``upserts`` and remove ``deletes`` on one side.
 
         A small side is refitted whole, built beside the live one while searches go on, then swapped in;
-        a large one is changed in place under the write lock. Either way lazy structures are rebuilt before
-        the next search, not by it."""
+        a large one, or one whose vectors live in a database other processes share (Milvus), is changed in
+        place under the write lock. Either way lazy structures are rebuilt before the next search, not by it."""
         upserts, deletes = list(upserts), list(deletes)
         if not upserts and not deletes:
             return
         with self._writers:
             current = self.matcher.side(kind)
             size = len(current) if current is not None else 0
-            if current is None or size + len(upserts) <= REFIT_BELOW:
+            if current is None or (size + len(upserts) <= REFIT_BELOW and not current.shared_storage):
                 gone = set(deletes)
                 merged = {rid: rec for rid, rec in (current.records.items() if current is not None else ())
                           if rid not in gone}

@@ -111,6 +111,11 @@ class HybridIndex:
             signal.delete(present)
         return len(present)
 
+    @property
+    def shared_storage(self) -> bool:
+        """Whether any signal keeps its state in a store several processes share (see ``Signal.shared_storage``)."""
+        return any(s.shared_storage for s in self.signals.values())
+
     def prepare(self) -> None:
         """Rebuild every signal's lazy structures now (after a change), not in the next search."""
         for signal in self.signals.values():

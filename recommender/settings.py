@@ -116,6 +116,13 @@ class PipelineSettings(BaseSettings):
             raise ValueError(f"milvus_index_type must be one of {', '.join(MILVUS_INDEX_TYPES)}, got '{value}'")
         return value.upper()
 
+    def for_folder(self, folder: str | Path) -> PipelineSettings:
+        """These settings for an index saved in ``folder``: on the milvus backend without a URI, the vectors go
+        to a Milvus Lite file inside it (``<folder>/milvus.db``), kept with the folder."""
+        if self.ann_backend != "milvus" or self.milvus_uri:
+            return self
+        return self.model_copy(update={"milvus_uri": str((Path(folder) / "milvus.db").resolve())})
+
     def ann_options(self, kind: str) -> dict[str, Any]:
         """Options for ``recommender.ann.create_ann`` for one side's index (only the milvus backend has any)."""
         if self.ann_backend != "milvus":

@@ -65,6 +65,12 @@ class Signal(ABC):
         """Whether ``search(..., filters=f)`` returns only documents that ``f`` accepts."""
         return False
 
+    @property
+    def shared_storage(self) -> bool:
+        """Whether the signal's state lives outside this process, shared by every process that opens it (a
+        vector database): then it is changed in place, never rebuilt beside the live copy and swapped in."""
+        return False
+
     @abstractmethod
     def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None: ...
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recommender.ann.base import IndexLoadError
+from recommender.ann.base import IndexLoadError, VectorDatabaseError
 from recommender.errors import USER_ERRORS, EmptyIndexError, TechmatchError, UnknownIdError
 from recommender.records import RecordFileError
 from recommender.trec import JudgementFileError
@@ -47,7 +47,7 @@ def describe_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
 # The HTTP status of each kind of error the library raises for what a caller gave or asked for.
 USER_ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (UnknownIdError, 404), (RecordFileError, 422), (JudgementFileError, 422), (EmptyIndexError, 409),
-    (IndexLoadError, 409),
+    (VectorDatabaseError, 503), (IndexLoadError, 409),
 )
 
 

@@ -80,8 +80,7 @@ def index(
     from recommender.engine import Engine
 
     settings = settings_from(model, signals, weights, ann)
-    if settings.ann_backend == "milvus" and not settings.milvus_uri:  # a Milvus Lite file inside the index folder
-        settings = settings.model_copy(update={"milvus_uri": str((out / "milvus.db").resolve())})
+    settings = settings.for_folder(out)  # milvus without a URI: a Milvus Lite file inside the index folder
     result_records = _load(results, "result", skip_invalid)
     need_records = _load(needs, "need", skip_invalid) if needs else None
     start = time.perf_counter()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +42,29 @@ def shared_data(name: str) -> Path:
     if not folder.exists():
         pytest.skip(f"shared data set '{name}' not found at {folder} (set TECHMATCH_SHARED_DATA)")
     return folder
+
+
+@pytest.fixture
+def milvus_lite_server(tmp_path: Path):
+    """A 'milvus-lite server' on a free local port: how several processes share one Milvus Lite database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([Path(sys.executable).parent / "milvus-lite", "server", "--data-dir",
+                               str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as attempt:
+            if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"milvus-lite server did not start: {server.stderr.read().decode()[-500:]}")
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.send_signal(signal.SIGINT)  # it closes its database on SIGINT
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()

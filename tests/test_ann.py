@@ -270,36 +270,6 @@ print(json.dumps({"seen": seen, "len": len(index)}))
 """
 
 
-@pytest.fixture
-def milvus_lite_server(tmp_path: Path):
-    """A 'milvus-lite server' on a free local port: how several processes share one Milvus Lite database."""
-    import signal
-    import socket
-    import time
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([Path(sys.executable).parent / "milvus-lite", "server", "--data-dir",
-                               str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        with socket.socket() as attempt:
-            if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"milvus-lite server did not start: {server.stderr.read().decode()[-500:]}")
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.send_signal(signal.SIGINT)  # it closes its database on SIGINT
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
 def test_two_processes_share_one_index_through_a_milvus_lite_server(tmp_path: Path, milvus_lite_server: str):
     """A write acknowledged by one process is seen by the next search of another, with no reload or replay."""
     rng = np.random.default_rng(3)

@@ -130,6 +130,7 @@ class MilvusIndex(ANNIndex):
 
     backend = "milvus"
     filters_pushdown = True
+    shared = True  # the collection is Milvus's: every process that opens it sees the same vectors
 
     def __init__(
         self, dim: int, model: str, uri: str = "", collection: str = "techmatch", index_type: str = "FLAT",

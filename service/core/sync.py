@@ -78,7 +78,7 @@ class IndexSync:
         self, folder: Path, settings: PipelineSettings, batch_queries: bool = True, parallel_batches: int | None = None
     ) -> None:
         self.folder = Path(folder)
-        self.settings = settings
+        self.settings = settings = settings.for_folder(self.folder)
         self._options = {"batch_queries": batch_queries, "parallel_batches": parallel_batches}
         self.engine = Engine(Matcher.empty(settings), settings, self.folder, **self._options)
         self.in_sync = False

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from recommender.settings import PipelineSettings
 from service.core.config import ServiceSettings
 from service.core.security import create_api_key
 from service.core.sync import ROWS, record_hash
@@ -46,9 +47,11 @@ def _fresh_pg_database(server_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "milvus"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+    """The database of a test: SQLite, PostgreSQL, or SQLite with the dense vectors in Milvus ("milvus": a
+    Milvus Lite file in the index folder, as ``TECHMATCH_ANN_BACKEND=milvus`` gives an operator)."""
+    if request.param in ("sqlite", "milvus"):
         return f"sqlite:///{tmp_path / 'techmatch.db'}"
     server = os.environ.get(PG_ENV)
     if not server:
@@ -59,8 +62,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 class ServiceHarness:
     """Starts the app on one database and home folder; ``restart`` reopens both as a new process would."""
 
-    def __init__(self, db_url: str, home: Path) -> None:
-        self.settings = ServiceSettings(database_url=db_url, home=home)
+    def __init__(self, db_url: str, home: Path, ann_backend: str = "flat") -> None:
+        self.settings = ServiceSettings(database_url=db_url, home=home,
+                                        pipeline=PipelineSettings(ann_backend=ann_backend))
         self.client: TestClient | None = None
 
     @contextmanager
@@ -91,9 +95,15 @@ class ServiceHarness:
                         assert set(signal.ann.ids) == set(stored)
 
 
+def backend_of(request: pytest.FixtureRequest) -> str:
+    """The ANN backend a test runs on: milvus for the "milvus" case of ``db_url``, else flat FAISS."""
+    callspec = getattr(request.node, "callspec", None)
+    return "milvus" if callspec is not None and callspec.params.get("db_url") == "milvus" else "flat"
+
+
 @pytest.fixture
-def harness(db_url: str, tmp_path: Path) -> ServiceHarness:
-    return ServiceHarness(db_url, tmp_path / "home")
+def harness(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> ServiceHarness:
+    return ServiceHarness(db_url, tmp_path / "home", backend_of(request))
 
 
 @pytest.fixture

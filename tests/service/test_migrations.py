@@ -3,6 +3,7 @@ place at startup, its rows kept, and the newest revision matches the models exac
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import ServiceHarness
@@ -18,6 +19,13 @@ TOKEN = "tm_0ld0ld00_a-key-issued-before-the-upgrade"
 def _differences(engine) -> list:
     with engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+
+
+@pytest.fixture
+def db_url(db_url: str, request: pytest.FixtureRequest) -> str:
+    if request.node.callspec.params.get("db_url") == "milvus":
+        pytest.skip("the schema does not depend on the ANN backend: covered by the sqlite case")
+    return db_url
 
 
 def test_newest_revision_matches_the_models(db_url: str):
