@@ -190,7 +190,7 @@ def part_milvus(ids: list[str], vectors: np.ndarray, index_type: str, nlist: int
     ann.index(ids, vectors)
     build_s = time.perf_counter() - start
     rss_built = rss_mb()
-    wait_for_index_swap(ann, q_tuning, MILVUS_SWEEPS[index_type])
+    wait_for_index_swap(ann, q_tuning[:10], MILVUS_SWEEPS[index_type])
     value, sweep = tune_milvus(ann, truth_tuning, q_tuning, TARGET_RECALL + 0.01)
     param = MILVUS_SWEEPS[index_type][0]
     ann.search_params = {param: value}
