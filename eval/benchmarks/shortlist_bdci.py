@@ -132,6 +132,7 @@ def main(
         for split in splits:
             start = time.perf_counter()
             learned: dict[str, float] = {}
+            before: dict[str, float] = {}  # the learned blend before issue 12 (per-need relative P(grade 3))
             reference: dict[str, float] = {}
             for fold, (train, test) in enumerate(pair_folds(split, groups, folds, seed), start=1):
                 grader = fit_grader(judged_x[train], judged_y[train], groups[train], featurizer.names,
@@ -141,18 +142,20 @@ def main(
                 # split by need the market is the held-out needs (new needs only); split by pair, every need
                 market_needs = sorted(set(groups[test])) if split == "need" else sorted(by_id)
                 market_needs = [by_id[q] for q in market_needs]
-                for sr in score_results(held_records, market_pull(index, market_needs, grader=grader,
-                                                                  progress=False)):
-                    learned[sr.result_id] = sr.score
+                for blend, scores in (("rank_and_market", learned), ("per_need", before)):
+                    market = market_pull(index, market_needs, grader=grader, progress=False, learned_blend=blend)
+                    scores.update({sr.result_id: sr.score for sr in score_results(held_records, market)})
                 for sr in score_results(held_records, market_pull(index, market_needs, progress=False)):
                     reference[sr.result_id] = sr.score
                 typer.echo(f"{split}: fold {fold}/{folds} done", err=True)
             rankings[f"{split}_zero_shot"] = restricted_ranking(reference, pool)
             rankings[f"{split}_learned"] = restricted_ranking(learned, pool)
-            for name in ("zero_shot", "learned"):
+            rankings[f"{split}_learned_per_need"] = restricted_ranking(before, pool)
+            for name in ("zero_shot", "learned_per_need", "learned"):
                 figures[f"{split}_{name}"] = round(precision_at(rankings[f"{split}_{name}"], strong, k), 4)
-            figures[f"{split}_p_learned_vs_zero_shot"] = round(precision_p_value(
-                rankings[f"{split}_zero_shot"], rankings[f"{split}_learned"], qrels, k), 4)
+            for base in ("zero_shot", "learned_per_need"):
+                figures[f"{split}_p_learned_vs_{base}"] = round(precision_p_value(
+                    rankings[f"{split}_{base}"], rankings[f"{split}_learned"], qrels, k), 4)
             figures[f"{split}_seconds"] = round(time.perf_counter() - start, 1)
     figures["index_seconds"] = round(index_seconds, 1)
     if as_json:
