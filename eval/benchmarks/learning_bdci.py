@@ -188,6 +188,24 @@ split by pair the grader is 0.05 short of 0.78. Seen needs are worth about +0.02
 model (the need's other judged pairs tell the model where that need's similarities sit), which is the gap
 between the 0.69-0.70 a GBM over similarity features gets on new needs and the contest's case.
 
+Tried for issue 12 (2026-12-03, same folds, 2 shared cores):
+
+* **The static word-vector signal as grader and re-ranker features** (index with dense, bm25, char and
+  static, static's fusion weight 0 so the candidates are the same; `TECHMATCH_SIGNALS='["dense","bm25","char",
+  "static"]' TECHMATCH_WEIGHTS='{"dense":1,"bm25":1,"char":1,"static":0}' python -m eval.benchmarks.learning_bdci`):
+  grade score 0.704 by need / 0.725 by pair (without: 0.703 / 0.727), re-ranked nDCG@10 0.211 / 0.160
+  (without: 0.204 / 0.157). No gain worth its model; not used.
+* **A fine-tuned cross-encoder on the CPU** (item 3; `python -m eval.benchmarks.cross_encoder_probe`, first
+  need fold, 24 new needs, 750 pairs; e5 port, pair "need title + start of description / result title" cut
+  to 64 tokens, ordinal head P(grade >= 1, 2, 3), resumable per fold). Top 4 layers, 1 epoch: 2.9 minutes of
+  training, grade score 0.607, AUC(grade >= 1) 0.50. All 12 layers, 2 epochs
+  (`--train-layers 12 --epochs 2`): 12.2 minutes (load average 3.4), grade score 0.625, AUC(>= 1) 0.63,
+  AUC(>= 2) 0.60. The LightGBM grader on the same fold: 0.682, AUC(>= 1) 0.81, AUC(>= 2) 0.68; the mean of
+  the two models' probabilities 0.680. With ~3,000 training pairs and the epochs 2 cores allow (minutes per
+  fold means one or two passes), the cross-encoder does not learn what the similarity features already
+  give the grader, so it was not built into `techmatch train`; it would need many more epochs (hours per
+  5-fold run here) or a GPU, as the contest's 0.796 had.
+
 * Grader: ordinal LightGBM (P(grade >= k) per threshold, isotonic calibration out of fold, median of the
   distribution as the grade). Features: each signal's score, corpus rank, score minus the need's top-1 and
   top-10, z-score over the need's top 300; the hybrid's RRF; e5 similarity of the need's full text;
