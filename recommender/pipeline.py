@@ -29,6 +29,15 @@ def _dense(settings: PipelineSettings, kind: Kind) -> Signal:
     return DenseSignal(embedder, settings.ann_backend, **settings.ann_options(kind))  # milvus: this side's collection
 
 
+def _static(settings: PipelineSettings, kind: Kind) -> Signal:
+    # No embedding cache: a table lookup is cheaper than the cache's own lookup. Documents' full texts, not
+    # their titles: a static model costs per word, not per 512-token window (queries keep their title). Milvus
+    # keeps one collection per side for the dense signal, so this one stays in FAISS there.
+    embedder = create_embedder(f"static:{settings.static_model}")
+    backend = "flat" if settings.ann_backend == "milvus" else settings.ann_backend
+    return DenseSignal(embedder, backend, name="static", full_passages=True)
+
+
 def _bm25(settings: PipelineSettings, kind: Kind) -> Signal:
     return BM25Signal(get_tokenizer().tokenize, name="bm25")
 
@@ -48,6 +57,7 @@ SIGNALS: dict[str, Callable[[PipelineSettings, Kind], Signal]] = {
     "bm25": _bm25,  # BM25 over jieba words
     "char": _char,  # TF-IDF over character 1-2-grams
     "word": _word,  # TF-IDF over jieba words
+    "static": _static,  # static word vectors distilled from e5-small (techmatch distil-static), full documents
 }
 
 

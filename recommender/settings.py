@@ -6,6 +6,7 @@ changes matching maps onto one of these fields.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,12 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "techmatch"
 
 
+def default_data_dir() -> Path:
+    """The user's data folder for built models (``$XDG_DATA_HOME/techmatch``, default ~/.local/share/techmatch)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "techmatch"
+
+
 class PipelineSettings(BaseSettings):
     """How records are embedded, indexed and ranked."""
 
@@ -36,7 +43,7 @@ class PipelineSettings(BaseSettings):
     )
     signals: list[str] = Field(default_factory=lambda: ["dense", "bm25", "char"], description="signals to fuse")
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"dense": 1.0, "bm25": 1.0, "char": 1.0, "word": 1.0},
+        default_factory=lambda: {"dense": 1.0, "bm25": 1.0, "char": 1.0, "word": 1.0, "static": 1.0},
         description="reciprocal-rank-fusion weight per signal",
     )
     rrf_k: int = Field(60, ge=1, description="RRF constant k in w / (k + rank)")
@@ -59,6 +66,10 @@ class PipelineSettings(BaseSettings):
         default_factory=dict, description='search parameters, e.g. {"nprobe": 64} (IVF) or {"ef": 128} (HNSW)'
     )
     cache_dir: Path = Field(default_factory=default_cache_dir, description="persistent embedding cache folder")
+    static_model: Path = Field(
+        default_factory=lambda: default_data_dir() / "static-e5-small",
+        description="the static word-vector model the 'static' signal reads (built by 'techmatch distil-static')",
+    )
     use_cache: bool = True
 
     @field_validator("signals", mode="before")

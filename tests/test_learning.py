@@ -240,3 +240,26 @@ def test_train_installs_then_refuses_a_worse_grader_and_matches_carry_grades(tmp
     (index_dir / "grader" / "info.json").write_text("{}", encoding="utf-8")
     with pytest.raises(IndexLoadError, match="checksum"):
         Matcher.load(index_dir)
+
+
+def test_learned_triage_strength_keeps_the_rank_and_puts_the_market_on_one_scale(world, grader):
+    """Issue 12: the default blend is half the zero-shot rank strength, half P(grade 3) over the market's best."""
+    from recommender.triage import weights as W
+    from recommender.triage.market import market_pull, rank_candidates, rank_strengths
+
+    index, needs = world
+    zero = rank_candidates(index, needs, depth=8, progress=False)
+    rank_strengths(zero)
+    rank = {(c.need_id, c.result_id): c.strength for cands in zero.values() for c in cands}
+    for blend in ("rank_and_market", "per_need"):
+        market = market_pull(index, needs, grader=grader, depth=8, progress=False, learned_blend=blend)
+        strengths = {(c.need_id, c.result_id): c.strength for cands in market.wanted_by.values() for c in cands}
+        assert set(strengths) == set(rank) and all(0 <= s <= 1 for s in strengths.values())
+        for need in needs:
+            mine = {r: s for (n, r), s in strengths.items() if n == need.id}
+            assert max(mine, key=mine.get) == EXPECTED[need.id]  # budgets are absent: factor 0.85 for every need
+        if blend == "rank_and_market":
+            excess = [s / 0.85 - W.LEARNED_RANK_SHARE * rank[pair] for pair, s in strengths.items()]
+            assert min(excess) >= -1e-9 and max(excess) == pytest.approx(1 - W.LEARNED_RANK_SHARE)
+    with pytest.raises(ValueError, match="unknown blend"):
+        market_pull(index, needs, grader=grader, progress=False, learned_blend="absolute")

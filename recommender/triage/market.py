@@ -4,7 +4,7 @@ Every need is matched against the whole results index in batches (the signals ba
 once, which is what keeps a 2,500-need triage under two minutes). Each (need, result) candidate gets a
 *strength* normalised per need, because "the best answer this enterprise can get" is what makes a push
 worth a phone call, whatever the absolute similarity values of that need are; a learned grader, when
-given, replaces the rank-based strength with its P(grade 3) (see weights.py for every constant).
+given, blends its P(grade 3) into the rank-based strength (see weights.py for every constant).
 """
 
 from __future__ import annotations
@@ -103,13 +103,28 @@ def rank_strengths(candidates: dict[str, list[Candidate]]) -> None:
             c.strength = W.RANK_STRENGTH_SHARE * by_rank + (1 - W.RANK_STRENGTH_SHARE) * (c.fused / best)
 
 
+LEARNED_BLENDS = ("rank_and_market", "per_need")
+
+
 def learned_strengths(
     candidates: dict[str, list[Candidate]], grader: Grader, index: HybridIndex, needs: Sequence[Record],
     progress: bool = True, guard: Guard = nullcontext, on_progress: Progress | None = None,
+    blend: str = W.LEARNED_BLEND,
 ) -> None:
-    """Strength from the grader's P(grade 3), half relative to the need's best candidate, half absolute."""
+    """Strength from the grader's P(grade 3) of each candidate, blended so that it holds on new needs.
+
+    ``rank_and_market`` (the default): LEARNED_RANK_SHARE of the zero-shot rank strength (per need), the rest
+    P(grade 3) relative to the best P(grade 3) of the whole market. The grader's probabilities are comparable
+    across needs it was trained on, not across new ones (bdci2019 dev, TRIAGE.md: absolute P(grade 3) ranks the
+    shortlist at 0.176 for seen needs and 0.107 for new ones), so the per-need rank keeps every new need on one
+    scale and the probability re-orders within it. ``per_need`` (the design before issue 12): half P(grade 3)
+    relative to the need's best candidate, half absolute."""
+    if blend not in LEARNED_BLENDS:
+        raise ValueError(f"unknown blend '{blend}': use one of {', '.join(LEARNED_BLENDS)}")
     by_id = {n.id: n for n in needs}
     need_ids = [nid for nid, cands in candidates.items() if cands]
+    rank_strengths(candidates)
+    probabilities: dict[str, np.ndarray] = {}
     bar = tqdm(total=len(need_ids), desc="grading candidates", unit="need", disable=not progress)
     for start in range(0, len(need_ids), SEARCH_BATCH):
         chunk = need_ids[start:start + SEARCH_BATCH]
@@ -126,17 +141,22 @@ def learned_strengths(
         strong = proba[:, -1]
         offset = 0
         for nid in chunk:
-            cands = candidates[nid]
-            p = strong[offset:offset + len(cands)]
-            offset += len(cands)
-            best = float(p.max()) or 1.0
-            share = W.LEARNED_RELATIVE_SHARE
-            for c, value in zip(cands, p):
-                c.strength = share * float(value) / best + (1 - share) * float(value)
+            probabilities[nid] = strong[offset:offset + len(candidates[nid])]
+            offset += len(candidates[nid])
         bar.update(len(chunk))
         if on_progress is not None:
             on_progress(start + len(chunk), len(need_ids))
     bar.close()
+    market_best = max((float(p.max()) for p in probabilities.values() if len(p)), default=0.0) or 1.0
+    for nid, p in probabilities.items():
+        best = float(p.max()) or 1.0
+        for c, value in zip(candidates[nid], p):
+            if blend == "per_need":
+                share = W.LEARNED_RELATIVE_SHARE
+                c.strength = share * float(value) / best + (1 - share) * float(value)
+            else:
+                share = W.LEARNED_RANK_SHARE
+                c.strength = share * c.strength + (1 - share) * float(value) / market_best
 
 
 def pull_of(strengths: Sequence[float]) -> float:
@@ -150,7 +170,7 @@ def pull_of(strengths: Sequence[float]) -> float:
 def market_pull(
     index: HybridIndex, needs: Sequence[Record], grader: Grader | None = None,
     depth: int = W.CANDIDATES_PER_NEED, progress: bool = True, guard: Guard = nullcontext,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, learned_blend: str = W.LEARNED_BLEND,
 ) -> MarketPull:
     """Match every need, give each candidate its strength, and sum them up per result.
 
@@ -168,7 +188,7 @@ def market_pull(
     if grader is None:
         rank_strengths(candidates)
     else:
-        learned_strengths(candidates, grader, index, needs, progress, guard, grade_progress)
+        learned_strengths(candidates, grader, index, needs, progress, guard, grade_progress, learned_blend)
     factors = budget_factors(needs)
     wanted_by: dict[str, list[Candidate]] = {}
     for need_id, cands in candidates.items():

@@ -41,7 +41,14 @@ RANK_HALF_LIFE = 5.0
 #: Blend of that rank strength with the fused score relative to the need's best (score / best score): the
 #: ratio keeps a close second close, the rank keeps the scale comparable across needs.
 RANK_STRENGTH_SHARE = 0.5
-#: With a learned grader, strength = LEARNED_RELATIVE_SHARE * p / (best p of the need) + the rest * p,
+#: With a learned grader (``learned_strengths``, blend "rank_and_market", the default since issue 12):
+#: strength = LEARNED_RANK_SHARE * the zero-shot rank strength + the rest * p / (best p of the market),
+#: p = P(grade 3) of the pair. The grader's probabilities are comparable across the needs it was trained on,
+#: not across new needs; the rank part keeps new needs on one scale (bdci2019 dev, split by need:
+#: precision@K 0.214 against 0.145 for the blend "per_need" below; eval/benchmarks/TRIAGE.md).
+LEARNED_BLEND = "rank_and_market"
+LEARNED_RANK_SHARE = 0.5
+#: Blend "per_need" (before issue 12): strength = LEARNED_RELATIVE_SHARE * p / (best p of the need) + the rest * p,
 #: p = P(grade 3) of the pair: relative to the need's other candidates, and absolute so that the best of
 #: a hopeless need does not count as a strong answer.
 LEARNED_RELATIVE_SHARE = 0.5

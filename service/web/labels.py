@@ -16,7 +16,7 @@ OUTCOME_HINTS = {
     "signed": "已签订合作合同（最强的相关证据）",
 }
 IP_STATUS = {"granted": "已授权", "pending": "申请中", "none": "无专利"}
-SIGNALS = {"dense": "语义", "bm25": "关键词", "char": "字词", "tfidf": "词频"}
+SIGNALS = {"dense": "语义", "bm25": "关键词", "char": "字词", "tfidf": "词频", "word": "词频", "static": "词向量"}
 ROLES = {"broker": "技术经理人", "enterprise": "企业用户"}
 JOB_STATES = {"queued": "排队中", "running": "计算中", "done": "已完成", "failed": "失败", "interrupted": "已中断"}
 KINDS = {"result": "科技成果", "need": "企业需求"}

@@ -151,7 +151,47 @@ def train(
                f"{index_dir / GRADER_FOLDER}")
 
 
+def distil_static(
+    out: Annotated[Path | None, typer.Option("--out", help="model folder (default: TECHMATCH_STATIC_MODEL, "
+                                             "~/.local/share/techmatch/static-e5-small)")] = None,
+    vocab_size: Annotated[int, typer.Option("--vocab-size", min=10, help="commonest dictionary words kept "
+                                            "(plus the domain lexicon and their characters)")] = 30000,
+    dim: Annotated[int, typer.Option("--dim", min=8, max=384, help="dimensions kept by PCA")] = 256,
+    words: Annotated[Path | None, typer.Option("--words", help="use these words instead (one a line, "
+                                               "optionally 'word frequency')")] = None,
+    corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="records files (.jsonl/.csv/.xlsx) whose "
+                                                      "words join the vocabulary: the results to be indexed")] = None,
+) -> None:
+    """Distil the static word-vector model the 'static' signal uses: every word through e5-small, PCA, SIF."""
+    from embeddings.factory import create_embedder
+    from embeddings.static import distil, jieba_vocabulary, save_static
+    from recommender.settings import PipelineSettings
+
+    settings = PipelineSettings()
+    folder = out or settings.static_model
+    if words is not None:
+        frequencies: dict[str, float] = {}
+        for number, line in enumerate(words.read_text(encoding="utf-8").splitlines(), start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) > 2 or (len(parts) == 2 and not parts[1].replace(".", "", 1).isdigit()):
+                raise UserError(f"{words}, line {number}: expected 'word' or 'word frequency', got '{line}'")
+            frequencies[parts[0].lower()] = float(parts[1]) if len(parts) == 2 else 1.0
+    else:
+        from recommender.records import load_records
+
+        texts = [r.text for path in corpus or [] for r in load_records(path, "result")[0]]
+        frequencies = jieba_vocabulary(vocab_size, texts)
+    teacher = create_embedder(settings.model, None, settings.e5_runtime)
+    vocabulary, vectors, info = distil(teacher, frequencies, dim)
+    save_static(folder, vocabulary, vectors, info)
+    typer.echo(f"{len(vocabulary)} words, {vectors.shape[1]} dimensions, {info['encode_seconds']} s to encode: "
+               f"{folder}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("grade")(grade)
     app.command("train")(train)
+    app.command("distil-static")(distil_static)

@@ -11,7 +11,7 @@ import typer
 
 from recommender.errors import UserError
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="dense model: e5-small (default) or st:<name|folder>")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="e5-small (default), st:<name|folder>, static:<folder>")]
 SignalsOpt = Annotated[str | None, typer.Option("--signals", help="signals when building, e.g. dense,bm25,char")]
 FundsOpt = Annotated[Path | None, typer.Option("--funds", help="funds file (.jsonl/.csv/.xlsx): push to funds too")]
 EnterprisesOpt = Annotated[
