@@ -13,6 +13,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from recommender import spreadsheet
 from recommender.errors import UserError
 from recommender.hybrid import HybridIndex
 from recommender.metrics import DEFAULT_METRICS, evaluable_queries, evaluate, evaluate_per_query
@@ -87,7 +88,7 @@ def run_evaluation(
         frame = evaluate_per_query(qrels, run, min_grade, DEFAULT_METRICS)
         titles = {n.id: n.title for n in needs}
         frame.insert(0, "title", [titles.get(q, "") for q in frame.index])
-        frame.to_csv(per_query_path, encoding="utf-8-sig")
+        spreadsheet.write_csv(frame, per_query_path, index=True, encoding="utf-8-sig")
     if run_path is not None:
         write_run(run, run_path, tag=f"techmatch-{'-'.join(settings.signals)}")
     if plot_dir is not None:

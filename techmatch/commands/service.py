@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -194,25 +193,17 @@ def db_current(db: DbOpt = None, home: HomeOpt = None) -> None:
 
 @feedback_app.command("export")
 def feedback_export(
-    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write")],
+    out: Annotated[Path, typer.Option("--out", help="file to write: .jsonl (for learning), .csv or .xlsx")],
     db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
-    """Write every feedback row as {need_id, result_id, outcome, note, created_at} (for learning)."""
-    from sqlalchemy import select
-
-    from service.core.models import FeedbackRow
+    """Write every feedback row as {need_id, result_id, outcome, note, created_at}: JSON Lines, CSV or Excel."""
+    from service.core.workbench import write_feedback
     from techmatch.checks import output_file
 
     settings, sessions = _sessions(db, home)
     output_file(out, [_sqlite_file(settings.resolved_database_url)])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with sessions() as session, out.open("w", encoding="utf-8") as handle:
-        for row in session.scalars(select(FeedbackRow).order_by(FeedbackRow.id)):
-            handle.write(json.dumps({"need_id": row.need_id, "result_id": row.result_id, "outcome": row.outcome,
-                                     "note": row.note, "created_at": row.created_at.isoformat()},
-                                    ensure_ascii=False) + "\n")
-            count += 1
+    with sessions() as session:
+        count = write_feedback(session, out)
     typer.echo(f"wrote {count} feedback row(s) -> {out}")
 
 
