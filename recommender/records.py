@@ -202,7 +202,7 @@ def parse_record(raw: Any, kind: Kind, path: str, location: str) -> tuple[Record
         return None, errors
     raw_id = raw.get("id")
     rid = _clean_id(raw_id)
-    if _is_missing(raw_id) or raw_id == "":
+    if _is_missing(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):
         err("id", "is missing or empty")
     elif rid is None:
         err("id", f"must be a string, got {type(raw_id).__name__}")
