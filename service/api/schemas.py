@@ -23,7 +23,8 @@ Outcome = Literal["accepted", "rejected", "contacted", "signed"]
 
 # In the schema: a text field must hold a non-blank character. Only documented (the validators below refuse a
 # blank value with a clearer message than a pattern's), so a generated client or a fuzzer knows it too.
-NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+# (Python's str.strip also drops \x1c-\x1f and \x85, which JavaScript's \S keeps: the class leaves them out.)
+NOT_BLANK: dict[str, Any] = {"pattern": r"[^\s\x1c-\x1f\x85]"}
 
 
 def _not_blank(value: str | None, name: str) -> str | None:
