@@ -135,7 +135,7 @@ def test_sigkill_during_bulk_writes_loses_nothing_acknowledged(tmp_path: Path):
     home.mkdir()
     with make_sessions(make_engine(f"sqlite:///{home / 'techmatch.db'}"))() as session:
         server = Server(home, {"X-API-Key": create_api_key(session, "broker")})
-    pool = titles(240)
+    pool = titles(480)  # more than three rounds of writes can use up, even on a faster machine
     damage = (None, "truncate", "delete")  # what happens to the index folder while the server is down
     for round_, (delay, harm) in enumerate(zip(DELAYS, damage, strict=True)):
         server.start()
