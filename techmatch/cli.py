@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer >= 0.29 vendors click: its classes
@@ -30,7 +31,8 @@ class Commands(TyperGroup):
     one line ``error: ...`` on stderr and exit code 2, never a traceback or a multi-line usage panel.
     Living in the group (not only in the console entry point) makes ``CliRunner`` see the same thing."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra):  # type: ignore[override]  # noqa: ANN001, E501
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -44,7 +46,7 @@ class Commands(TyperGroup):
             sys.exit(exc.exit_code)
         except typer.TyperException as exc:  # a bad file path given to a click Path type, ...
             typer.echo(f"error: {one_line(exc.format_message())}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         except USER_ERRORS as exc:
             typer.echo(f"error: {one_line(str(exc))}", err=True)
             sys.exit(2)
