@@ -13,6 +13,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from recommender import spreadsheet
+from recommender.errors import UserError
 from recommender.hybrid import HybridIndex
 from recommender.metrics import DEFAULT_METRICS, evaluable_queries, evaluate, evaluate_per_query
 from recommender.pipeline import new_index
@@ -48,8 +50,15 @@ def run_evaluation(
     needs, _ = load_records(needs_path, "need", skip_invalid)
     results, _ = load_records(results_path, "result", skip_invalid)
     qrels = read_qrels(qrels_path)
+    if not qrels:
+        raise UserError(f"{qrels_path}: no judgements in this qrels file")
     wanted = set(evaluable_queries(qrels, min_grade))
+    if not wanted:
+        raise UserError(f"{qrels_path}: no need has a judgement with grade >= {min_grade}; lower --min-grade")
     eval_needs = [n for n in needs if n.id in wanted]
+    if not eval_needs:
+        raise UserError(f"none of the {len(wanted)} judged needs of {qrels_path} is in {needs_path}: "
+                        "are they from the same data set?")
 
     start = time.perf_counter()
     index = new_index("result", settings)
@@ -79,7 +88,7 @@ def run_evaluation(
         frame = evaluate_per_query(qrels, run, min_grade, DEFAULT_METRICS)
         titles = {n.id: n.title for n in needs}
         frame.insert(0, "title", [titles.get(q, "") for q in frame.index])
-        frame.to_csv(per_query_path, encoding="utf-8-sig")
+        spreadsheet.write_csv(frame, per_query_path, index=True, encoding="utf-8-sig")
     if run_path is not None:
         write_run(run, run_path, tag=f"techmatch-{'-'.join(settings.signals)}")
     if plot_dir is not None:

@@ -106,9 +106,11 @@ class RecordError:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}, {self.location}"
-        if self.field:
-            where += f", field '{self.field}'"
+        return f"{self.path}, {self.place()}"
+
+    def place(self) -> str:
+        """Where and what, without the file: ``line 3, field 'title': is missing``."""
+        where = self.location + (f", field '{self.field}'" if self.field else "")
         return f"{where}: {self.message}"
 
 
@@ -119,10 +121,15 @@ class RecordFileError(TechmatchError, ValueError):
         self.path = path
         self.errors = errors
         self.total_rows = total_rows
-        shown = "\n".join(f"  - {e}" for e in errors[:MAX_ERRORS_SHOWN])
+        # One line (the command line prints one line per failure; the service one detail): the file once,
+        # then each problem's place.
+        if len(errors) == 1:
+            super().__init__(f"{path}, {errors[0].place()}")
+            return
+        shown = "; ".join(e.place() for e in errors[:MAX_ERRORS_SHOWN])
         more = len(errors) - MAX_ERRORS_SHOWN
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"{path}: {len(errors)} problem(s) found\n{shown}{tail}")
+        tail = f"; ... and {more} more" if more > 0 else ""
+        super().__init__(f"{path}: {len(errors)} problems: {shown}{tail}")
 
 
 @dataclass
@@ -195,7 +202,7 @@ def parse_record(raw: Any, kind: Kind, path: str, location: str) -> tuple[Record
         return None, errors
     raw_id = raw.get("id")
     rid = _clean_id(raw_id)
-    if _is_missing(raw_id) or raw_id == "":
+    if _is_missing(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):
         err("id", "is missing or empty")
     elif rid is None:
         err("id", f"must be a string, got {type(raw_id).__name__}")

@@ -4,6 +4,11 @@ Sends only to a loopback address, and every level is bounded by a request count 
 always stops by itself. Prints one line per level and, with --json, a JSON object last.
 
     python scripts/loadtest.py --url http://127.0.0.1:8000 --key tm_... --concurrency 1,8 --requests 400
+
+With ``--writes`` (a broker key), one more client sends bulk writes (``POST /results/bulk``, ``--bulk``
+new results each) for as long as the level runs, and after each acknowledged write matches every one of
+its titles at once: a written result missing from the top 10 of its own title counts as not visible. The
+written results are deleted at the end. Any non-2xx answer, to a match or a write, is an error.
 """
 
 from __future__ import annotations
@@ -60,9 +65,72 @@ def load_texts(path: Path | None, limit: int) -> list[str]:
     return texts
 
 
+def write_titles(count: int, seed: int = 99) -> list[str]:
+    """Titles for the results the writes add: the demo world's generator with a seed of its own, each once."""
+    from data.synthetic import generate_world
+
+    seen: dict[str, None] = {}
+    for row in generate_world(seed=seed, n_results=count * 2, n_needs=0, n_enterprises=1, n_funds=0).results:
+        seen.setdefault(row["title"], None)
+    return list(seen)[:count]
+
+
+class Writes:
+    """Bulk writes beside the matches, each checked by a match on its own titles right after it is acknowledged."""
+
+    def __init__(self, bulk: int, titles: list[str], level: int) -> None:
+        self.bulk, self.titles, self.level = bulk, titles, level
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+        self.written: list[str] = []
+        self.invisible: list[str] = []
+        self.checked = 0
+
+    async def run(self, http: httpx.AsyncClient, done: asyncio.Event) -> None:
+        number = 0
+        while not done.is_set() and len(self.titles) >= self.bulk:
+            chunk = [self.titles.pop() for _ in range(self.bulk)]
+            ids = [f"LT{self.level}-{number}-{i}" for i in range(self.bulk)]
+            number += 1
+            body = [{"id": rid, "title": t, "abstract": t} for rid, t in zip(ids, chunk)]
+            start = time.perf_counter()
+            try:
+                resp = await http.post("/results/bulk", json=body)
+                status = str(resp.status_code)
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            if status != "201":
+                self.errors[status] = self.errors.get(status, 0) + 1
+                continue
+            self.latencies.append(time.perf_counter() - start)
+            self.written += ids
+            # the next matches after the acknowledgement: each title must find its result
+            answers = await asyncio.gather(*(http.post("/match", json={"text": t, "k": 10, "explain": False})
+                                             for t in chunk), return_exceptions=True)
+            for rid, answer in zip(ids, answers):
+                self.checked += 1
+                if isinstance(answer, Exception) or answer.status_code != 200:
+                    key = type(answer).__name__ if isinstance(answer, Exception) else str(answer.status_code)
+                    self.errors[key] = self.errors.get(key, 0) + 1
+                elif rid not in [m["id"] for m in answer.json()["matches"]]:
+                    self.invisible.append(rid)
+
+    async def clean_up(self, http: httpx.AsyncClient) -> None:
+        for rid in self.written:
+            await http.delete(f"/results/{rid}")
+
+    def summary(self) -> dict:
+        out = {"bulk_writes": len(self.latencies), "records_written": len(self.written),
+               "write_errors": self.errors, "visibility_checked": self.checked, "not_visible": len(self.invisible)}
+        if self.latencies:
+            out.update({f"write_{name}": round(value, 1) for name, value in percentiles(self.latencies).items()})
+        return out
+
+
 async def run_level(url: str, key: str, texts: list[str], concurrency: int, requests: int, duration: float,
-                    k: int, explain: bool) -> dict:
-    """``concurrency`` clients each sending one request after another until the count or time is used up."""
+                    k: int, explain: bool, writes: Writes | None = None) -> dict:
+    """``concurrency`` clients each sending one request after another until the count or time is used up
+    (and, with ``writes``, one more client writing beside them)."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
     sent = 0
@@ -85,16 +153,27 @@ async def run_level(url: str, key: str, texts: list[str], concurrency: int, requ
             else:
                 errors[status] = errors.get(status, 0) + 1
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    connections = concurrency + (writes.bulk + 1 if writes else 0)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=60, limits=limits) as http:
         await http.post("/match", json={"text": texts[0], "k": k})  # warm-up, not counted
+        done = asyncio.Event()
+
+        async def matches() -> None:
+            await asyncio.gather(*(client(w, http) for w in range(concurrency)))
+            done.set()
+
         start = time.perf_counter()
-        await asyncio.gather(*(client(w, http) for w in range(concurrency)))
+        await asyncio.gather(matches(), *([writes.run(http, done)] if writes else []))
         wall = time.perf_counter() - start
+        if writes:
+            await writes.clean_up(http)
     out = {"concurrency": concurrency, "requests": len(latencies), "errors": errors, "seconds": round(wall, 2),
            "requests_per_s": round(len(latencies) / wall, 2) if wall else 0.0}
     if latencies:
         out.update({name: round(value, 1) for name, value in percentiles(latencies).items()})
+    if writes:
+        out.update(writes.summary())
     return out
 
 
@@ -109,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-explain", action="store_true", help="ask for matches without shared key terms")
     ap.add_argument("--needs", type=Path, help="JSON Lines needs to use as query texts (title + description)")
     ap.add_argument("--json", action="store_true", help="print all levels as one JSON object (last line)")
+    ap.add_argument("--writes", action="store_true", help="bulk writes beside the matches (a broker key)")
+    ap.add_argument("--bulk", type=int, default=10, help="results per bulk write (with --writes)")
     args = ap.parse_args(argv)
     if args.requests < 1 or args.duration <= 0:
         ap.error("--requests and --duration must be positive")
@@ -121,13 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     for number, concurrency in enumerate(counts):
         own = texts[number * args.requests:(number + 1) * args.requests]
         own = own if len(own) == args.requests else texts
+        writes = Writes(args.bulk, write_titles(args.bulk * 400, seed=99 + number), number) if args.writes else None
         result = asyncio.run(run_level(url, args.key, own, concurrency, args.requests, args.duration, args.k,
-                                       not args.no_explain))
+                                       not args.no_explain, writes))
         result["distinct_texts"] = min(len(own), result["requests"] + sum(result["errors"].values()))
         levels.append(result)
         print(f"clients={concurrency:<3} {result['requests']} ok, errors={result['errors']}, "
               f"{result['requests_per_s']} req/s, p50={result.get('p50')} ms, p95={result.get('p95')} ms, "
               f"p99={result.get('p99')} ms", file=sys.stderr)
+        if writes:
+            print(f"  writes: {result['bulk_writes']} bulk requests ({result['records_written']} results), "
+                  f"errors={result['write_errors']}, p50={result.get('write_p50')} ms, "
+                  f"p95={result.get('write_p95')} ms; {result['visibility_checked']} checked by the next match, "
+                  f"{result['not_visible']} not visible", file=sys.stderr)
     if args.json:
         print(json.dumps({"url": url, "k": args.k, "explain": not args.no_explain, "levels": levels}))
     return 0

@@ -39,6 +39,8 @@ def describe_errors(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
             msg = "the body is not valid JSON (it must be UTF-8 encoded JSON)"
         elif e.get("type") == "missing":
             msg = "is required"
+        elif e.get("type") == "too_short" and loc == ("body",):
+            msg = "no records given: send a list of at least one record"
         sentences.append(f"{_where(loc)}: {msg}")
         clean.append({"loc": [str(p) for p in loc], "msg": msg, "type": str(e.get("type", ""))})
     return "; ".join(sentences) or "invalid request", clean

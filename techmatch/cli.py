@@ -8,22 +8,65 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer >= 0.29 vendors click: its classes
+from typer.core import TyperGroup
 
-from recommender.errors import USER_ERRORS
+from recommender.errors import USER_ERRORS, UserError
+
+
+def one_line(message: str) -> str:
+    """A message on one line: a multi-line one (a validation report, a driver error) joined with '; '."""
+    return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+class Commands(TyperGroup):
+    """The app's command group: the one place where failures become messages, for every command.
+
+    An error the user caused (a bad file, an unknown id, a damaged index, an option out of range) ends as
+    one line ``error: ...`` on stderr and exit code 2, never a traceback or a multi-line usage panel.
+    Living in the group (not only in the console entry point) makes ``CliRunner`` see the same thing."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:  # 'techmatch keys': the group's help, as asked
+            exc.show()
+            sys.exit(exc.exit_code)
+        except UsageError as exc:  # missing option, value out of range, unknown command
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            typer.echo(f"error: {one_line(exc.format_message())}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.TyperException as exc:  # a bad file path given to a click Path type, ...
+            typer.echo(f"error: {one_line(exc.format_message())}", err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        except USER_ERRORS as exc:
+            typer.echo(f"error: {one_line(str(exc))}", err=True)
+            sys.exit(2)
+        except typer.Abort:  # Ctrl-D at a prompt
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        if code == 130:  # typer turns Ctrl-C into exit code 130
+            typer.echo("interrupted", err=True)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
-    name="techmatch", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    name="techmatch", cls=Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Match enterprise technical needs with university research results (Chinese text).",
 )
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def fail(message: str) -> UserError:
+    """An error to raise for a wrong use of a command; ``Commands.main`` prints it as one line."""
+    return UserError(message)
 
 
 def settings_from(model: str | None, signals: str | None, weights: str | None, backend: str | None):
@@ -42,10 +85,15 @@ def settings_from(model: str | None, signals: str | None, weights: str | None, b
             raise fail(f"--weights must look like 'dense=1,bm25=0.5,char=1', got '{weights}'") from None
     if backend:
         overrides["ann_backend"] = backend
+    from pydantic import ValidationError
+
     try:
         return PipelineSettings(**overrides)
-    except Exception as exc:  # pydantic ValidationError: show its readable message
-        raise fail(f"invalid settings: {exc}") from None
+    except ValidationError as exc:  # its first problem, readable: "signals: unknown signal(s) ['x']: ..."
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise fail(f"invalid settings: {where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}"
+                   ) from None
 
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="e5-small (default), st:<name|folder>, static:<folder>")]
@@ -78,7 +126,9 @@ def index(
     import time
 
     from recommender.engine import Engine
+    from techmatch.checks import output_folder
 
+    output_folder(out, [results, needs])
     settings = settings_from(model, signals, weights, ann)
     settings = settings.for_folder(out)  # milvus without a URI: a Milvus Lite file inside the index folder
     result_records = _load(results, "result", skip_invalid)
@@ -152,7 +202,7 @@ def eval_command(
     needs: Annotated[Path, typer.Option("--needs", help="needs to evaluate")],
     results: Annotated[Path, typer.Option("--results", help="results to rank (all of them)")],
     qrels: Annotated[Path, typer.Option("--qrels", help="TREC qrels: need_id 0 result_id grade")],
-    min_grade: Annotated[int, typer.Option("--min-grade", help="grade counted as relevant")] = 1,
+    min_grade: Annotated[int, typer.Option("--min-grade", min=1, help="grade counted as relevant")] = 1,
     train_needs: Annotated[Path | None, typer.Option("--train-needs", help="needs to learn from")] = None,
     train_qrels: Annotated[Path | None, typer.Option("--train-qrels", help="judgements to learn from")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as one JSON object (last line)")] = False,
@@ -167,6 +217,14 @@ def eval_command(
 
     if (train_needs is None) != (train_qrels is None):
         raise fail("--train-needs and --train-qrels go together")
+    from techmatch.checks import output_file, output_folder
+
+    inputs = [needs, results, qrels, train_needs, train_qrels]
+    for path, option in ((run_out, "--run"), (per_query, "--per-query")):
+        if path is not None:
+            output_file(path, inputs, option)
+    if plot is not None:
+        output_folder(plot, inputs, "--plot")
     settings = settings_from(model, signals, weights, ann)
     figures = run_evaluation(
         needs_path=needs, results_path=results, qrels_path=qrels, min_grade=min_grade, settings=settings,
@@ -190,15 +248,8 @@ _register_commands()
 
 
 def main() -> None:
-    """Console entry point: run the app, turning expected errors into clear messages."""
-    try:
-        app()
-    except USER_ERRORS as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    """Console entry point (errors become messages in ``Commands.main``)."""
+    app()
 
 
 if __name__ == "__main__":

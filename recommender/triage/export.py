@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recommender import spreadsheet
 from recommender.triage.shortlist import ShortlistEntry
 
 CONTRACT_COLUMNS = ["rank", "result_id", "score", "top_need_ids"]
@@ -33,18 +34,10 @@ def push_frame(entries: Sequence[ShortlistEntry]) -> pd.DataFrame:
 
 
 def write_csv(entries: Sequence[ShortlistEntry], path: str | Path) -> Path:
-    """UTF-8 CSV (no BOM, so scripts read the 'rank' header as is)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shortlist_frame(entries).to_csv(path, index=False, encoding="utf-8")
-    return path
+    """UTF-8 CSV (no BOM, so scripts read the 'rank' header as is); no cell can start a formula."""
+    return spreadsheet.write_csv(shortlist_frame(entries), path)
 
 
 def write_xlsx(entries: Sequence[ShortlistEntry], path: str | Path) -> Path:
-    """Workbook with sheets 'shortlist' and 'push'."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        shortlist_frame(entries).to_excel(writer, sheet_name="shortlist", index=False)
-        push_frame(entries).to_excel(writer, sheet_name="push", index=False)
-    return path
+    """Workbook with sheets 'shortlist' and 'push' (the push lists); no cell can start a formula."""
+    return spreadsheet.write_xlsx({"shortlist": shortlist_frame(entries), "push": push_frame(entries)}, path)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.engine import Engine
-from service.core.config import MAX_PAGE_SIZE, ServiceSettings
+from service.core.config import MAX_OFFSET, MAX_PAGE_SIZE, ServiceSettings
 from service.core.errors import Forbidden, ServiceError
 from service.core.security import Caller, CallerCache
 from service.core.sync import IndexSync
@@ -89,7 +89,7 @@ class Paging:
 
 
 async def get_paging(
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"items per page (max {MAX_PAGE_SIZE})")] = 50,
 ) -> Paging:
     return Paging(offset, limit)

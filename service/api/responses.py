@@ -5,10 +5,10 @@ which the schemas declare as additional properties.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import datetime, timezone
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from recommender.hybrid import Match
 from recommender.records import Kind, Record
@@ -25,6 +25,15 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+# Times are stored in UTC; SQLite hands them back without their zone, and an RFC 3339 date-time (the schema's
+# "format": "date-time") must carry one: "2026-12-03T14:59:24+00:00", never a bare local-looking time.
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
 class ErrorOut(BaseModel):
     """Every 4xx and 5xx: ``detail`` says what is wrong and where; validation errors list each problem."""
 
@@ -40,8 +49,8 @@ class RecordOut(BaseModel):
     id: str
     title: str
     keywords: list[str] = Field(default_factory=list)
-    created_at: datetime | None = Field(None, description="when it was first stored (absent inside matches)")
-    updated_at: datetime | None = Field(None, description="when it was last written (absent inside matches)")
+    created_at: UtcDatetime | None = Field(None, description="when it was first stored (absent inside matches)")
+    updated_at: UtcDatetime | None = Field(None, description="when it was last written (absent inside matches)")
 
 
 class NeedOut(RecordOut):
@@ -212,7 +221,7 @@ class FeedbackOut(BaseModel):
     outcome: Literal["accepted", "rejected", "contacted", "signed"]
     note: str
     key_id: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class WriteOut(BaseModel):

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recommender.filters import ResultFilters
 from recommender.records import Kind, Record, parse_record
-from service.core.config import MAX_ID_CHARS, MAX_K, MAX_NOTE_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from service.core.config import (
+    MAX_ID_CHARS,
+    MAX_K,
+    MAX_KEYWORD_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+)
 from service.core.errors import ServiceError
 
 Outcome = Literal["accepted", "rejected", "contacted", "signed"]
+
+
+# In the schema: a text field must hold a non-blank character. Only documented (the validators below refuse a
+# blank value with a clearer message than a pattern's), so a generated client or a fuzzer knows it too.
+# (Python's str.strip also drops \x1c-\x1f and \x85, which JavaScript's \S keeps: the class leaves them out.)
+NOT_BLANK: dict[str, Any] = {"pattern": r"[^\s\x1c-\x1f\x85]"}
 
 
 def _not_blank(value: str | None, name: str) -> str | None:
@@ -25,9 +38,10 @@ class RecordIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS, description="unique id; required in bulk")
-    title: str = Field(..., max_length=MAX_TITLE_CHARS)
-    keywords: list[str] = Field(default_factory=list, max_length=100)
+    id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS, description="unique id; required in bulk",
+                           json_schema_extra=NOT_BLANK)
+    title: str = Field(..., max_length=MAX_TITLE_CHARS, json_schema_extra=NOT_BLANK)
+    keywords: list[Annotated[str, Field(max_length=MAX_KEYWORD_CHARS)]] = Field(default_factory=list, max_length=100)
 
     @field_validator("id", "title")
     @classmethod
@@ -44,9 +58,8 @@ class RecordIn(BaseModel):
         if record is None:
             raise ServiceError("; ".join(f"field '{p.field}': {p.message}" if p.field else p.message
                                          for p in problems), 422)
-        if len(record.text) > MAX_TEXT_CHARS:
-            raise ServiceError(f"record '{record.id}' has {len(record.text)} characters of text; "
-                               f"the limit is {MAX_TEXT_CHARS}", 422)
+        # Each field has its limit in the schema (title, description or abstract, keywords), so whatever the
+        # schema accepts is stored: no combined limit a client could not know of.
         return record
 
 
@@ -67,6 +80,20 @@ class ResultIn(RecordIn):
     ip_status: str | None = None
 
 
+class NeedCreate(NeedIn):
+    """A new need: its id is required (``PUT /needs/{id}`` takes it from the path instead)."""
+
+    id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS, description="unique id",  # type: ignore[assignment]
+                    json_schema_extra=NOT_BLANK)
+
+
+class ResultCreate(ResultIn):
+    """A new result: its id is required (``PUT /results/{id}`` takes it from the path instead)."""
+
+    id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS, description="unique id",  # type: ignore[assignment]
+                    json_schema_extra=NOT_BLANK)
+
+
 class MatchFilters(ResultFilters):
     """Result filters in a JSON body: an unknown name is refused rather than silently ignored."""
 
@@ -76,8 +103,9 @@ class MatchFilters(ResultFilters):
 class MatchTextIn(BaseModel):
     """A need in free text, matched without being stored."""
 
-    text: str = Field(..., max_length=MAX_TEXT_CHARS, description=f"the need, at most {MAX_TEXT_CHARS} characters")
-    title: str | None = Field(None, max_length=MAX_TITLE_CHARS,
+    text: str = Field(..., max_length=MAX_TEXT_CHARS, description=f"the need, at most {MAX_TEXT_CHARS} characters",
+                      json_schema_extra=NOT_BLANK)
+    title: str | None = Field(None, max_length=MAX_TITLE_CHARS, json_schema_extra=NOT_BLANK,
                               description="short statement of the problem; default: the text's first sentence")
     k: int = Field(10, ge=1, le=MAX_K)
     filters: MatchFilters = Field(default_factory=MatchFilters)

@@ -43,8 +43,9 @@ def read_upload(upload: UploadFile, kind: Kind, max_bytes: int) -> list[Record]:
     return records
 
 
-def check_bulk(records: list[Record], kind: Kind) -> None:
-    """Refuse the whole batch for duplicate ids, too many records or over-long texts."""
+def check_bulk(records: list[Record], kind: Kind, text_limit: int | None = MAX_TEXT_CHARS) -> None:
+    """Refuse the whole batch for duplicate ids, too many records or over-long texts (a file's rows; a JSON
+    body's fields have their limits in the schema, ``text_limit=None``)."""
     if not records:
         raise ServiceError(f"no {kind} records given", 422)
     if len(records) > MAX_BULK_RECORDS:
@@ -53,6 +54,6 @@ def check_bulk(records: list[Record], kind: Kind) -> None:
     duplicates = sorted({r.id for r in records if r.id in seen or seen.add(r.id)})  # type: ignore[func-returns-value]
     if duplicates:
         raise ServiceError(f"duplicate id(s) in one upload: {', '.join(duplicates[:10])}; nothing was written", 422)
-    long = [r.id for r in records if len(r.text) > MAX_TEXT_CHARS]
+    long = [r.id for r in records if text_limit is not None and len(r.text) > text_limit]
     if long:
-        raise ServiceError(f"record(s) {', '.join(long[:10])} exceed {MAX_TEXT_CHARS} characters of text", 422)
+        raise ServiceError(f"record(s) {', '.join(long[:10])} exceed {text_limit} characters of text", 422)

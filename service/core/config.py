@@ -18,6 +18,8 @@ DEFAULT_HOME = Path("var") / "techmatch"
 # Documented request limits (README, "Limits and errors"): anything larger gets a 4xx that names the limit.
 MAX_TEXT_CHARS = 20_000  # title + description/abstract of one record, or one free-text query
 MAX_TITLE_CHARS = 500
+MAX_KEYWORD_CHARS = 100  # one keyword (at most 100 of them)
+MAX_OFFSET = 1_000_000_000  # paging: beyond any table here, and far inside what SQLite and PostgreSQL take
 MAX_ID_CHARS = 200
 MAX_NOTE_CHARS = 2_000
 MAX_K = 100

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -165,6 +166,36 @@ def latest_feedback(session: Session, need_id: str | None = None,
     if result_id is not None:
         query = query.where(FeedbackRow.result_id == result_id)
     return {(row.need_id, row.result_id): row for row in session.scalars(query)}
+
+
+FEEDBACK_COLUMNS = ["need_id", "result_id", "outcome", "note", "created_at"]
+
+
+def feedback_export_rows(session: Session) -> list[dict[str, Any]]:
+    """Every feedback row, oldest first, as ``techmatch feedback export`` and the web download write it."""
+    return [{"need_id": r.need_id, "result_id": r.result_id, "outcome": r.outcome, "note": r.note,
+             "created_at": r.created_at.isoformat()}
+            for r in session.scalars(select(FeedbackRow).order_by(FeedbackRow.id))]
+
+
+def write_feedback(session: Session, path: Path) -> int:
+    """Write every feedback row to ``path``: JSON Lines (for learning), or .csv/.xlsx (cells made safe by
+    ``recommender.spreadsheet``, the one writer of spreadsheets). Returns the number of rows."""
+    import json
+
+    import pandas as pd
+
+    from recommender.spreadsheet import write_table
+
+    rows = feedback_export_rows(session)
+    if path.suffix.lower() in (".csv", ".xlsx"):
+        write_table(pd.DataFrame(rows, columns=FEEDBACK_COLUMNS), path, sheet="feedback")
+        return len(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)
 
 
 def recent_feedback(session: Session, offset: int, limit: int) -> tuple[list[FeedbackRow], int]:

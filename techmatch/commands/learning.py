@@ -22,7 +22,10 @@ HOLDOUT_FRACTION = 0.2
 def _read_qrels(path: Path):
     from recommender.trec import read_qrels
 
-    return read_qrels(path)  # a JudgementFileError names the file, line and field of any problem
+    qrels = read_qrels(path)  # a JudgementFileError names the file, line and field of any problem
+    if not qrels:
+        raise UserError(f"{path}: no judgements in this qrels file")
+    return qrels
 
 
 def _train_grader(index, needs, qrels, seed: int):
@@ -46,8 +49,14 @@ def grade(
     from recommender.pipeline import new_index
     from recommender.records import load_records
     from recommender.trec import read_pairs
+    from techmatch.checks import output_file, output_folder
 
+    output_file(out, [train_needs, train_qrels, needs, results, pairs])
+    if save_grader is not None:
+        output_folder(save_grader, [train_needs, train_qrels, needs, results, pairs, out], "--save-grader")
     pair_list = read_pairs(pairs)
+    if not pair_list:
+        raise UserError(f"{pairs}: no pairs to grade in this file (need_id<TAB>result_id a line)")
     result_records, _ = load_records(results, "result")
     need_records = {n.id: n for n in load_records(needs, "need")[0]}
     unknown_needs = sorted({n for n, _ in pair_list if n not in need_records})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,7 @@ def service_settings(db: str | None = None, home: Path | None = None):
     try:
         return ServiceSettings(**overrides)
     except ValidationError as exc:
-        raise UserError(f"invalid service settings: {exc.errors()[0]['msg']}") from None
+        raise UserError(f"invalid service settings: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 def _sessions(db: str | None, home: Path | None):
@@ -49,11 +48,21 @@ def _sessions(db: str | None, home: Path | None):
     return settings, make_sessions(engine)
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite database URL (None for a server database or an in-memory one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.drivername.startswith("sqlite") and parsed.database not in (
+        None, "", ":memory:") else None
+
+
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     db: DbOpt = None, home: HomeOpt = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    log_level: Annotated[str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace")
+                         ] = "info",
     workers: Annotated[int, typer.Option("--workers", min=1, max=32, help=(
         "worker processes; each holds its own index, kept in step with the others through the database's "
         "change log (more throughput when one process is bound by its interpreter)"))] = 1,
@@ -74,17 +83,22 @@ def serve(
     os.environ.setdefault("TECHMATCH_E5_RUNTIME", "torch-int8")
 
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
     from service.main import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    settings = service_settings(db, home)
+    log_level = log_level.lower()
+    if log_level not in LOG_LEVELS:
+        raise UserError(f"unknown --log-level '{log_level}': use {', '.join(LOG_LEVELS)}")
+    logging.basicConfig(level=LOG_LEVELS[log_level], format="%(levelname)s %(name)s: %(message)s")
+    # Open the database (and bring its tables up to date) here, so a wrong URL or a damaged file is one line
+    # from the command instead of a traceback from the server's startup.
+    settings, sessions = _sessions(db, home)
+    sessions.kw["bind"].dispose()
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
         return
-    from service.core.db import make_engine
-
-    make_engine(settings.resolved_database_url).dispose()  # create the tables once, not in a race of workers
+    # The tables were created above, once, not in a race of workers.
     # Workers are new processes that read their settings from the environment.
     os.environ["TECHMATCH_DATABASE_URL"] = settings.resolved_database_url
     os.environ["TECHMATCH_HOME"] = str(Path(settings.home).resolve())
@@ -179,23 +193,17 @@ def db_current(db: DbOpt = None, home: HomeOpt = None) -> None:
 
 @feedback_app.command("export")
 def feedback_export(
-    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write")],
+    out: Annotated[Path, typer.Option("--out", help="file to write: .jsonl (for learning), .csv or .xlsx")],
     db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
-    """Write every feedback row as {need_id, result_id, outcome, note, created_at} (for learning)."""
-    from sqlalchemy import select
+    """Write every feedback row as {need_id, result_id, outcome, note, created_at}: JSON Lines, CSV or Excel."""
+    from service.core.workbench import write_feedback
+    from techmatch.checks import output_file
 
-    from service.core.models import FeedbackRow
-
-    _, sessions = _sessions(db, home)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with sessions() as session, out.open("w", encoding="utf-8") as handle:
-        for row in session.scalars(select(FeedbackRow).order_by(FeedbackRow.id)):
-            handle.write(json.dumps({"need_id": row.need_id, "result_id": row.result_id, "outcome": row.outcome,
-                                     "note": row.note, "created_at": row.created_at.isoformat()},
-                                    ensure_ascii=False) + "\n")
-            count += 1
+    settings, sessions = _sessions(db, home)
+    output_file(out, [_sqlite_file(settings.resolved_database_url)])
+    with sessions() as session:
+        count = write_feedback(session, out)
     typer.echo(f"wrote {count} feedback row(s) -> {out}")
 
 

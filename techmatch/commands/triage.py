@@ -29,9 +29,9 @@ def demo_world(
 ) -> None:
     """Write the seeded synthetic demo world (results, needs, enterprises, funds, qrels, transferable.txt)."""
     from data.synthetic import generate_world, write_world
+    from techmatch.checks import output_folder
 
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
+    output_folder(out, [])
     try:
         world = generate_world(seed, results, needs, enterprises, funds)
     except ValueError as exc:
@@ -106,6 +106,12 @@ def shortlist_command(
         raise UserError("--train-needs and --train-qrels go together")
     if out.suffix.lower() != ".csv":
         raise UserError(f"--out must name a .csv file, got '{out}'")
+    from techmatch.checks import output_file
+
+    inputs = [needs, results, train_needs, train_qrels, funds, enterprises]
+    output_file(out, inputs)
+    if xlsx:
+        output_file(out.with_suffix(".xlsx"), inputs, "--out (its .xlsx beside it)")
     need_records, report = load_records(needs, "need", skip_invalid)
     if report.skipped:
         typer.echo(report.summary(), err=True)

@@ -154,7 +154,7 @@ def test_every_bad_input_gets_a_4xx_with_a_message(loaded):
         ("post", "/results", {"json": {"title": "no id"}}, 422, "id"),
         ("post", "/needs", {"json": {"id": "N77", "title": "  "}}, 422, "title"),
         ("post", "/needs", {"json": {"id": "N77", "title": "x", "keywords": "not-a-list"}}, 422, "keywords"),
-        ("post", "/results/bulk", {"json": []}, 422, "no result"),
+        ("post", "/results/bulk", {"json": []}, 422, "no records given"),
         ("post", "/results/upload", {"files": {"file": ("r.txt", b"hello")}}, 415, ".jsonl"),
         ("post", "/results/upload", {"files": {"file": ("r.jsonl", b"")}}, 422, "empty"),
         ("post", "/results/upload", {"files": {"file": ("r.csv", "id,title\nR50,标题\n".encode("gbk"))}}, 422, "UTF-8"),

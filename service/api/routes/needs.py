@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, Body, File, Query, Response, UploadFile
 from sqlalchemy.orm import Session
 
 from recommender.filters import ResultFilters
 from service.api.deps import BrokerDep, CallerDep, EngineDep, PagingDep, ServicesDep, SessionDep
 from service.api.responses import NeedOut, Page, ResultMatchesOut, ResultMatchOut, WriteOut
-from service.api.schemas import NeedIn
+from service.api.schemas import NeedCreate, NeedIn
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
@@ -55,17 +55,18 @@ def list_needs(session: SessionDep, caller: CallerDep, paging: PagingDep,
 
 
 @router.post("", status_code=201, summary="Create a need")
-def create_need(body: NeedIn, session: SessionDep, caller: CallerDep, services: ServicesDep) -> NeedOut:
+def create_need(body: NeedCreate, session: SessionDep, caller: CallerDep, services: ServicesDep) -> NeedOut:
     record = _scoped(body, caller).to_record("need")
     catalog.create_records(session, services.sync, "need", [record])
     return need_out(catalog.get_row(session, "need", record.id))  # type: ignore[arg-type]
 
 
 @router.post("/bulk", status_code=201, summary="Create many needs (all or nothing)")
-def create_needs(body: list[NeedIn], session: SessionDep, caller: CallerDep, services: ServicesDep,
+def create_needs(body: Annotated[list[NeedCreate], Body(min_length=1)], session: SessionDep, caller: CallerDep,
+                 services: ServicesDep,
                  replace: Annotated[bool, Query(description="replace needs whose id exists")] = False) -> WriteOut:
     records = [_scoped(item, caller).to_record("need") for item in body]
-    check_bulk(records, "need")
+    check_bulk(records, "need", text_limit=None)
     if replace and not caller.is_broker:
         for record in records:
             existing = session.get(NeedRow, record.id)

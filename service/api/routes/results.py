@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, Body, File, Query, Response, UploadFile
 
 from recommender.filters import ResultFilters
 from service.api.deps import BrokerDep, CallerDep, EngineDep, PagingDep, ServicesDep, SessionDep
 from service.api.responses import NeedMatchesOut, NeedMatchOut, Page, ResultOut, WriteOut
-from service.api.schemas import ResultIn
+from service.api.schemas import ResultCreate, ResultIn
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
@@ -32,17 +32,18 @@ def list_results(session: SessionDep, caller: CallerDep, paging: PagingDep,
 
 
 @router.post("", status_code=201, summary="Create a result")
-def create_result(body: ResultIn, session: SessionDep, caller: BrokerDep, services: ServicesDep) -> ResultOut:
+def create_result(body: ResultCreate, session: SessionDep, caller: BrokerDep, services: ServicesDep) -> ResultOut:
     record = body.to_record("result")
     catalog.create_records(session, services.sync, "result", [record])
     return result_out(catalog.get_row(session, "result", record.id))  # type: ignore[arg-type]
 
 
 @router.post("/bulk", status_code=201, summary="Create many results (all or nothing)")
-def create_results(body: list[ResultIn], session: SessionDep, caller: BrokerDep, services: ServicesDep,
+def create_results(body: Annotated[list[ResultCreate], Body(min_length=1)], session: SessionDep, caller: BrokerDep,
+                   services: ServicesDep,
                    replace: Annotated[bool, Query(description="replace results whose id exists")] = False) -> WriteOut:
     records = [item.to_record("result") for item in body]
-    check_bulk(records, "result")
+    check_bulk(records, "result", text_limit=None)
     catalog.create_records(session, services.sync, "result", records, replace=replace)
     return WriteOut(written=len(records), ids=[r.id for r in records])
 
@@ -67,6 +68,7 @@ def update_result(result_id: str, body: ResultIn, session: SessionDep, caller: B
     if body.id is not None and body.id != result_id:
         raise ServiceError(f"the body's id '{body.id}' differs from the path's '{result_id}'; ids cannot be changed",
                            422)
+    catalog.get_row(session, "result", result_id)  # an unknown id is a 404, whatever the body holds
     record = body.to_record("result", result_id)
     return result_out(catalog.update_record(session, services.sync, "result", record))  # type: ignore[arg-type]
 

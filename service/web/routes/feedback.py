@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Form, Request
@@ -10,7 +12,8 @@ from starlette.responses import Response
 from service.api.deps import SessionDep
 from service.core.accounts import list_users
 from service.core.config import MAX_NOTE_CHARS
-from service.core.workbench import recent_feedback, record_feedback
+from service.core.errors import ServiceError
+from service.core.workbench import recent_feedback, record_feedback, write_feedback
 from service.web.auth import BrokerDep
 from service.web.forms import Pager, page_number
 from service.web.routes import web_router
@@ -39,3 +42,17 @@ def feedback_page(request: Request, session: SessionDep, found: BrokerDep, page:
     rows, pager.total = recent_feedback(session, pager.offset, pager.size)
     names = {f"user:{u.id}": (u.display_name or u.username) for u in list_users(session)}
     return render(request, "feedback.html", nav="feedback", rows=rows, pager=pager, names=names)
+
+
+@router.get("/feedback.{suffix}")
+def feedback_download(request: Request, suffix: str, session: SessionDep, found: BrokerDep) -> Response:
+    """Every outcome as a spreadsheet (the file ``techmatch feedback export --out x.xlsx`` writes)."""
+    if suffix not in ("csv", "xlsx"):
+        raise ServiceError(f"unknown download type '.{suffix}': use .csv or .xlsx", 404)
+    with tempfile.TemporaryDirectory(prefix="techmatch-export-") as folder:
+        path = Path(folder) / f"feedback.{suffix}"
+        write_feedback(session, path)
+        body = path.read_bytes()
+    media = "text/csv; charset=utf-8" if suffix == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(body, media_type=media, headers={"Content-Disposition": f"attachment; filename=feedback.{suffix}"})
