@@ -186,6 +186,14 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "unknown ids": ("train --index {index} --qrels {unknown_qrels}", "no judgement names a known need"),
         "option out of range": ("train --index {index} --qrels {qrels} --holdout 0.9", "'--holdout'"),
     },
+    "distil-static": {
+        "missing file": ("distil-static --words {missing} --out {root}/d1", "does not exist"),
+        "empty file": ("distil-static --words {empty} --out {root}/d2", "is empty"),
+        "wrong format": ("distil-static --words {not_json} --out {root}/d3", "line 1: expected 'word'"),
+        "missing corpus": ("distil-static --corpus {missing} --out {root}/d4", "does not exist"),
+        "output is a file": ("distil-static --words {qrels} --out {results}", "is a file, not a folder"),
+        "option out of range": ("distil-static --words {qrels} --out {root}/d5 --dim 2", "'--dim'"),
+    },
     "serve": {
         "option out of range": ("serve --home {home} --port 0", "'--port'"),
         "wrong log level": ("serve --home {home} --port 1 --log-level loud", "unknown --log-level 'loud'"),

@@ -94,7 +94,7 @@ def test_distil_static_command_builds_a_model_and_refuses_a_bad_words_file(tmp_p
     bad = tmp_path / "bad.txt"
     bad.write_text("电池 many times\n", encoding="utf-8")
     failed = runner.invoke(app, ["distil-static", "--words", str(bad), "--out", str(tmp_path / "b")])
-    assert failed.exit_code != 0 and "line 1" in str(failed.exception or failed.output)
+    assert failed.exit_code == 2 and "line 1: expected 'word'" in failed.stderr, failed.stderr
 
 
 def test_vocabulary_is_the_commonest_dictionary_words_plus_the_corpus_words_and_their_characters():

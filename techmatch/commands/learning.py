@@ -178,7 +178,11 @@ def distil_static(
 
     settings = PipelineSettings()
     folder = out or settings.static_model
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder} is a file, not a folder")
     if words is not None:
+        if not words.is_file():
+            raise UserError(f"words file {words} does not exist")
         frequencies: dict[str, float] = {}
         for number, line in enumerate(words.read_text(encoding="utf-8").splitlines(), start=1):
             parts = line.split()
@@ -187,6 +191,8 @@ def distil_static(
             if len(parts) > 2 or (len(parts) == 2 and not parts[1].replace(".", "", 1).isdigit()):
                 raise UserError(f"{words}, line {number}: expected 'word' or 'word frequency', got '{line}'")
             frequencies[parts[0].lower()] = float(parts[1]) if len(parts) == 2 else 1.0
+        if not frequencies:
+            raise UserError(f"words file {words} is empty: give one word a line, optionally 'word frequency'")
     else:
         from recommender.records import load_records
 
