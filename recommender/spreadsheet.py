@@ -39,12 +39,24 @@ def safe_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _one_line_breaks(value: Any) -> Any:
+    """Carriage returns in a text cell as line feeds: the csv module's minimal quoting quotes a cell with a
+    line feed but not one with a bare carriage return, at which readers would split the row."""
+    if isinstance(value, str) and "\r" in value:
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = False, encoding: str = "utf-8") -> Path:
-    """The frame as CSV, its cells made safe. Every text cell is quoted: a bare carriage return in a note
-    is not quoted by the csv module's minimal quoting, and readers would split the row there."""
+    """The frame as CSV, its cells made safe. Minimal quoting, so the header and plain cells stay as a reader
+    of the contract (``rank,result_id,score,top_need_ids``) expects them; line breaks inside a cell are quoted."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    safe_cells(frame).to_csv(path, index=index, encoding=encoding, quoting=csv.QUOTE_NONNUMERIC)
+    safe = safe_cells(frame)
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(_one_line_breaks)
+    safe.to_csv(path, index=index, encoding=encoding, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     return path
 
 

@@ -53,7 +53,8 @@ def test_shortlist_csv_is_safe_and_keeps_numbers(tmp_path):
     assert frame["score"].tolist() == [-0.5, 0.75] and frame["market_pull"].dtype.kind == "f"
     with path.open(encoding="utf-8", newline="") as handle:  # as a spreadsheet reads it: every raw cell
         rows = list(csv.reader(handle))
-    assert len(rows) == 3 and rows[2][-1] == "'\r=1+1"  # a carriage return in a cell does not split its row
+    assert len(rows) == 3 and rows[2][-1] == "'\n=1+1"  # a carriage return in a cell does not split its row
+    assert path.read_text(encoding="utf-8").startswith("rank,result_id,score,top_need_ids")  # the contract's header
     for cell in (c for row in rows for c in row):
         if not is_number(cell):  # -0.5 is a negative score, meant as a number
             assert_safe(cell)
