@@ -27,5 +27,5 @@ fi
 ruff check .
 lint-imports --no-cache >/dev/null || lint-imports --no-cache  # layers contract (pyproject.toml)
 # Two workers, one test file each (module fixtures stay in one process): the suite waits on servers, browsers and
-# subprocesses as much as it computes, so this takes it from about 11 to about 6 minutes on 2 cores.
+# subprocesses as much as it computes, so two workers finish it in about 6 minutes on 2 cores.
 python -m pytest -q -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
