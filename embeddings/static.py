@@ -48,11 +48,8 @@ class StaticModelError(ValueError):
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def jieba_vocabulary(size: int = DEFAULT_VOCAB, corpus: Iterable[str] = ()) -> dict[str, float]:
