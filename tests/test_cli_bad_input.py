@@ -134,6 +134,11 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
                                 "'--min-grade'"),
         "nothing judged at this grade": ("eval --needs {needs} --results {results} --qrels {qrels} --min-grade 9",
                                          "grade >= 9"),
+        "cross-encoder without judgements": ("eval --needs {needs} --results {results} --qrels {qrels} "
+                                             "--cross-encoder", "give --train-needs and --train-qrels"),
+        "cross-encoder work folder is a file": (
+            "eval --needs {needs} --results {results} --qrels {qrels} --train-needs {needs} --train-qrels {qrels} "
+            "--cross-encoder --work {results}", "is a file, not a folder"),
     },
     "compare": {
         "missing file": ("compare {run} {missing} --qrels {qrels}", "run file not found"),
@@ -158,6 +163,8 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "damaged index": (S + " --out {root}/s4.csv --index {damaged_index}", "damaged index"),
         "option out of range": ("shortlist --needs {needs} --results {results} --top 0 --out {root}/s5.csv",
                                 "'--top'"),
+        "cross-encoder without judgements": (S + " --out {root}/s6.csv --cross-encoder",
+                                             "give --train-needs and --train-qrels"),
     },
     "push": {
         "missing file": ("push --index {index} --result R1 --funds {missing}", "does not exist"),
@@ -176,6 +183,10 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "output is an input": ("grade " + G + " --pairs {pairs} --out {pairs}", "is also an input"),
         "pairs in another format": ("grade " + G + " --pairs {run} --out {root}/g4.tsv", "malformed pairs line"),
         "unknown id": ("grade " + G + " --pairs {unknown_pairs} --out {root}/g5.tsv", "result 'NOPE'"),
+        "cross-encoder work folder is a file": ("grade " + G + " --pairs {pairs} --out {root}/g6.tsv --cross-encoder "
+                                                "--work {results}", "is a file, not a folder"),
+        "cross-encoder option out of range": ("grade " + G + " --pairs {pairs} --out {root}/g7.tsv --cross-encoder "
+                                              "--cross-encoder-layers 13", "'--cross-encoder-layers'"),
     },
     "train": {
         "missing file": ("train --index {index} --qrels {missing}", "qrels file not found"),
@@ -185,6 +196,8 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "run given as qrels": ("train --index {index} --qrels {run}", "malformed qrels line"),
         "unknown ids": ("train --index {index} --qrels {unknown_qrels}", "no judgement names a known need"),
         "option out of range": ("train --index {index} --qrels {qrels} --holdout 0.9", "'--holdout'"),
+        "cross-encoder option out of range": ("train --index {index} --qrels {qrels} --cross-encoder "
+                                              "--cross-encoder-epochs 0", "'--cross-encoder-epochs'"),
     },
     "distil-static": {
         "missing file": ("distil-static --words {missing} --out {root}/d1", "does not exist"),
