@@ -176,3 +176,27 @@ def test_the_service_grades_with_the_plain_twin_unless_told_otherwise(world, sta
         sync._grader_mode()
         assert stacked.use_cross_encoder is expected
     stacked.use_cross_encoder = True
+
+
+def test_the_reranker_reads_the_cross_encoder_on_its_top_candidates_and_round_trips(world, tmp_path: Path):
+    from recommender.learning.ranker import Reranker
+    from recommender.learning.training import train_reranker
+
+    index, needs, _ = world
+    ranker = train_reranker(index, needs, fixture_qrels(), candidates=8, cross_encoder=STACK,
+                            work=tmp_path / "work", progress=False, cross_encoder_candidates=3)
+    assert ranker.cross_encoder is not None and ranker.feature_names[-2:] == ranker.cross_encoder.names
+    run = ranker.rerank(index, needs, progress=False)
+    assert set(run) == {n.id for n in needs} and all(len(scores) == 8 for scores in run.values())
+    loaded = Reranker.load(ranker.save(tmp_path / "ranker"))
+    assert loaded.cross_encoder_candidates == 3
+    assert loaded.rerank(index, needs, progress=False) == run
+    # whatever blend weight was chosen, the model's input carries the cross-encoder on the top 3 only
+    from recommender.learning.ranker import with_cross_encoder_columns
+
+    ids = [m.id for m in index.search([needs[0].as_query()], 8, explain=False)[0]]
+    base = loaded.featurizer(index).transform([needs[0]] * len(ids), ids)
+    features = with_cross_encoder_columns(base, loaded.cross_encoder, needs[0], [index.records[r] for r in ids], 3)
+    assert features.shape == (8, len(loaded.feature_names))
+    assert not np.isnan(features[:3, -2:]).any() and np.isnan(features[3:, -2:]).all()
+    assert np.isfinite(loaded.score_features(features)).all()
