@@ -223,16 +223,15 @@ Tried for issue 12 (2026-12-03, same folds, 2 shared cores):
   "static"]' TECHMATCH_WEIGHTS='{"dense":1,"bm25":1,"char":1,"static":0}' python -m eval.benchmarks.learning_bdci`):
   grade score 0.704 by need / 0.725 by pair (without: 0.703 / 0.727), re-ranked nDCG@10 0.211 / 0.160
   (without: 0.204 / 0.157). No gain worth its model; not used.
-* **A fine-tuned cross-encoder on the CPU** (item 3; `python -m eval.benchmarks.cross_encoder_probe`, first
-  need fold, 24 new needs, 750 pairs; e5 port, pair "need title + start of description / result title" cut
-  to 64 tokens, ordinal head P(grade >= 1, 2, 3), resumable per fold). Top 4 layers, 1 epoch: 2.9 minutes of
-  training, grade score 0.607, AUC(grade >= 1) 0.50. All 12 layers, 2 epochs
-  (`--train-layers 12 --epochs 2`): 12.2 minutes (load average 3.4), grade score 0.625, AUC(>= 1) 0.63,
-  AUC(>= 2) 0.60. The LightGBM grader on the same fold: 0.682, AUC(>= 1) 0.81, AUC(>= 2) 0.68; the mean of
-  the two models' probabilities 0.680. With ~3,000 training pairs and the epochs 2 cores allow (minutes per
-  fold means one or two passes), the cross-encoder does not learn what the similarity features already
-  give the grader, so it was not built into `techmatch train`; it would need many more epochs (hours per
-  5-fold run here) or a GPU, as the contest's 0.796 had.
+* **A fine-tuned cross-encoder on the CPU** (item 3; `recommender/learning/cross_encoder.py`, measured by
+  `python -m eval.benchmarks.cross_encoder_bdci`, figures and costs in `eval/benchmarks/CROSS_ENCODER.md`):
+  e5 port over "need title + start of description / result title + keywords" (64 tokens), top 4 layers
+  and an ordinal head trained 3 epochs per need fold with the frozen layers cached (7-12 minutes a fold),
+  stacked out of fold into the grader and the re-ranker (its top 30 candidates). Alone: grade score 0.678,
+  AUC(grade >= 1) 0.74 (grader 0.81). As features, by need: grade 0.703 -> 0.705 (p = 0.90), re-ranked
+  nDCG@10 0.204 -> 0.210 (p = 0.26), recall@100 0.553 -> 0.551; by pair: 0.727 -> 0.732 (p = 0.09), nDCG@10
+  0.157 -> 0.166 (p = 0.03). Online it adds p50 316 ms to a graded search of 10 matches, so the service keeps
+  the plain grader. Shipped as `--cross-encoder` (train, grade, eval, shortlist), not the default.
 
 * Grader: ordinal LightGBM (P(grade >= k) per threshold, isotonic calibration out of fold, median of the
   distribution as the grade). Features: each signal's score, corpus rank, score minus the need's top-1 and
@@ -261,6 +260,8 @@ Tried for issue 12 (2026-12-03, same folds, 2 shared cores):
 techmatch grade --train-needs N1 --train-qrels Q1 --needs N2 --results R --pairs P --out F [--with-probability]
 # the contract: learn a re-ranker first, then evaluate
 techmatch eval --needs N --results R --qrels Q --train-needs N2 --train-qrels Q2 --min-grade 2 --json
+# the same, with the fine-tuned cross-encoder's probabilities as features (CPU minutes per fold, resumable)
+techmatch grade ... --cross-encoder [--cross-encoder-epochs 3] [--cross-encoder-layers 4] [--work FOLDER]
 # feedback loop: judged files plus service feedback; installs <index>/grader only if not worse on held-back needs
 techmatch feedback export --out feedback.jsonl
 techmatch train --index IDX --needs needs.jsonl --qrels judged.txt --feedback feedback.jsonl [--holdout 0.2]
