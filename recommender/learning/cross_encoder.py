@@ -320,8 +320,9 @@ def fit_cross_encoder(
     key = _run_key(rows, grades_arr, levels, config)
     done = _resume(checkpoint, key, model, head, optimiser, schedule) if checkpoint is not None else 0
 
+    last = config.epochs if stop_after_epochs is None else min(config.epochs, done + stop_after_epochs)
     cached: list[Any] = []
-    if done < config.epochs:
+    if done < last:
         order = np.argsort([len(r) for r in rows], kind="stable")
         cached = [None] * len(rows)
         with torch.inference_mode():
@@ -333,7 +334,6 @@ def fit_cross_encoder(
                     cached[i] = hidden[j, : int(mask[j].sum())].to(torch.bfloat16).clone()
     with tqdm(total=config.epochs * steps_per_epoch, initial=done * steps_per_epoch, desc=f"{desc}: training",
               unit="step", disable=not progress) as bar:
-        last = config.epochs if stop_after_epochs is None else min(config.epochs, done + stop_after_epochs)
         for epoch in range(done, last):
             torch.manual_seed(config.seed * 1000 + epoch)  # dropout: the same whether resumed or not
             order = np.random.default_rng([config.seed, epoch]).permutation(len(rows))
