@@ -126,8 +126,8 @@ class SplitEncoder:
 
         torch = self._torch
         todo = sorted({t for t in texts if (role, t) not in self._states}, key=len)
-        with tqdm(total=len(todo), desc=f"frozen layers ({role})", unit="text", disable=not progress or not todo) as bar, \
-                torch.inference_mode():
+        bar = tqdm(total=len(todo), desc=f"frozen layers ({role})", unit="text", disable=not progress or not todo)
+        with bar, torch.inference_mode():
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
                 rows = [self.token_ids(t, role) for t in chunk]

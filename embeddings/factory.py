@@ -63,8 +63,9 @@ def check_spec(spec: str) -> tuple[str, str]:
     entry = EMBEDDERS.get(name)
     if entry is None or entry[0] != bool(argument):
         raise UnknownModelError(
-            f"unknown model '{spec}': use 'e5-small' (the offline default), 'st:<Hugging Face name or local folder>' "
-            "'static:<folder made by techmatch distil-static>' or 'e5-tuned:<folder made by techmatch train --contrastive>'"
+            f"unknown model '{spec}': use 'e5-small' (the offline default), 'st:<Hugging Face name or local folder>', "
+            "'static:<folder made by techmatch distil-static>' or "
+            "'e5-tuned:<folder made by techmatch train --contrastive>'"
         )
     return name, argument
 

@@ -113,6 +113,8 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "output is an input": ("index --results {results_csv} --out {results_csv}", "is a file, not a folder"),
         "option out of range": ("index --results {results} --out {root}/o5 --signals dense,nosuch",
                                 "unknown signal(s) ['nosuch']"),
+        "missing tuned model": ("index --results {results} --out {root}/o6 --model e5-tuned:{missing}",
+                                "no tuned e5 weights here"),
     },
     "match": {
         "missing index": ("match --index {missing} --text 电池", "not a techmatch index folder"),
@@ -185,6 +187,10 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "run given as qrels": ("train --index {index} --qrels {run}", "malformed qrels line"),
         "unknown ids": ("train --index {index} --qrels {unknown_qrels}", "no judgement names a known need"),
         "option out of range": ("train --index {index} --qrels {qrels} --holdout 0.9", "'--holdout'"),
+        "contrastive option out of range": ("train --index {index} --qrels {qrels} --contrastive --train-layers 13",
+                                            "'--train-layers'"),
+        "contrastive, too few judged needs": ("train --index {index} --qrels {qrels} --contrastive --folds 5",
+                                              "for at least 5 indexed needs (one fold each), got 4"),
     },
     "distil-static": {
         "missing file": ("distil-static --words {missing} --out {root}/d1", "does not exist"),

@@ -25,8 +25,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from eval.benchmarks.splits import SPLIT_TITLES, SPLITS, fold_qrels, pair_folds
 from eval.benchmarks.shortlist_bdci import DEFAULT_DATA
+from eval.benchmarks.splits import SPLIT_TITLES, SPLITS, fold_qrels, pair_folds
 
 REPORT = Path(__file__).with_name("LEARNING.md")
 BEGIN, END = "<!-- contrastive: begin -->", "<!-- contrastive: end -->"
@@ -138,14 +138,15 @@ def _section(report: dict, timings: dict, command: str, ran: int, folds: int) ->
         f"Once per run: the base index {timings['index_seconds']} s (embedding cache warm), the frozen layers over "
         f"every result and need {timings['frozen_layers_seconds']} s.",
         "",
-        "| split | fold | needs | examples | seconds | hybrid R@100 base / tuned | dense R@100 base / tuned | loss per epoch |",
+        "| split | fold | needs | examples | seconds | hybrid R@100 base / tuned | dense R@100 base / tuned "
+        "| loss per epoch |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in cols:
         for r in report[s]["folds"]:
             lines.append(f"| {s} | {r['fold']} | {r['needs']} | {r['examples']} | {r['seconds']} | "
-                         f"{r['hybrid_base_recall@100']} / {r['hybrid_tuned_recall@100']} | "
-                         f"{r['dense_base_recall@100']} / {r['dense_tuned_recall@100']} | {r['epoch_losses']} |")
+                         f"{r['hybrid_base_recall']} / {r['hybrid_tuned_recall']} | "
+                         f"{r['dense_base_recall']} / {r['dense_tuned_recall']} | {r['epoch_losses']} |")
     lines.append(END)
     return "\n".join(lines)
 

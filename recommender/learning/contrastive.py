@@ -33,8 +33,7 @@ from recommender.hybrid import HybridIndex
 from recommender.metrics import per_query_scores
 from recommender.records import Record
 
-METRICS = ("recall@100", "ndcg@10")
-DEPTH = 100
+DEPTH = 100  # the decision's recall depth: what a first stage hands on (a re-ranker reads the top 100-300)
 BASE_MODELS = ("e5-small",)  # what the tuned model starts from: the e5 port's weights
 
 
@@ -75,16 +74,16 @@ def with_dense(index: HybridIndex, embedder: Embedder) -> HybridIndex:
     return copy
 
 
-def _runs(index: HybridIndex, needs: Sequence[Record], exclude: Sequence[set[str]], qids: Sequence[str]
-          ) -> dict[str, dict[str, dict[str, float]]]:
-    """Top-100 runs of the fused ranking and of the dense signal alone, judged results of ``exclude`` left out."""
-    fused = index.search([n.as_query() for n in needs], DEPTH, exclude=list(exclude), explain=False)
-    dense = index.signals["dense"].search([n.as_query() for n in needs], DEPTH + max(map(len, exclude), default=0))
+def _runs(index: HybridIndex, needs: Sequence[Record], exclude: Sequence[set[str]], qids: Sequence[str],
+          depth: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Top-``depth`` runs of the fused ranking and of the dense signal alone, results in ``exclude`` left out."""
+    fused = index.search([n.as_query() for n in needs], depth, exclude=list(exclude), explain=False)
+    dense = index.signals["dense"].search([n.as_query() for n in needs], depth + max(map(len, exclude), default=0))
     out: dict[str, dict[str, dict[str, float]]] = {"hybrid": {}, "dense": {}}
     for qid, matches, hits, skip in zip(qids, fused, dense, exclude):
-        out["hybrid"][qid] = {m.id: float(DEPTH - m.rank + 1) for m in matches}
-        kept = [d for d, _ in hits if d not in skip][:DEPTH]
-        out["dense"][qid] = {d: float(DEPTH - i) for i, d in enumerate(kept)}
+        out["hybrid"][qid] = {m.id: float(depth - m.rank + 1) for m in matches}
+        kept = [d for d, _ in hits if d not in skip][:depth]
+        out["dense"][qid] = {d: float(depth - i) for i, d in enumerate(kept)}
     return out
 
 
@@ -100,13 +99,15 @@ def paired_p(a: np.ndarray, b: np.ndarray) -> float | None:
 def cross_validate(
     index: HybridIndex, needs: Mapping[str, Record], folds: Sequence[tuple[dict, dict]], config: TrainConfig,
     encoder: SplitEncoder, min_grade: int = 2, work: Path | None = None, progress: bool = True,
-    by_pair: bool = False,
+    by_pair: bool = False, depth: int = DEPTH,
 ) -> dict[str, Any]:
     """Out-of-fold figures of the tuned dense signal against the index as it is.
 
     ``folds``: (training judgements, evaluated judgements) pairs. ``by_pair``: the training part may judge
     the evaluated needs too (seen needs); their results judged in training are then left out of both
-    rankings, and each need is evaluated once per fold (query id ``need#fold``)."""
+    rankings, and each need is evaluated once per fold (query id ``need#fold``). Figures: recall@``depth`` and
+    nDCG@10, base and tuned, with paired t-test p-values, for the fused ranking and the dense signal alone."""
+    metrics = [f"recall@{depth}", "ndcg@10"]
     results = index.records
     encoder.prepare([r.as_passage().dense_text for r in results.values()], "passage", progress)
     base_runs: dict[str, dict] = {"hybrid": {}, "dense": {}}
@@ -125,7 +126,7 @@ def cross_validate(
         exclude = [set(train_q.get(n, {})) if by_pair else set() for n in held]
         held_needs = [needs[n] for n in held]
         for runs, source in ((base_runs, index), (tuned_runs, tuned)):
-            for signal, run in _runs(source, held_needs, exclude, qids).items():
+            for signal, run in _runs(source, held_needs, exclude, qids, max(depth, 10)).items():
                 runs[signal].update(run)
         fold_q = {}
         for qid, n in zip(qids, held):
@@ -135,17 +136,17 @@ def cross_validate(
                "seconds": round(time.perf_counter() - start, 1), "epoch_losses": training["epoch_losses"]}
         for signal in ("hybrid", "dense"):
             for system, runs in (("base", base_runs), ("tuned", tuned_runs)):
-                _, scores = per_query_scores(fold_q, {q: runs[signal][q] for q in fold_q}, min_grade, ["recall@100"])
-                row[f"{signal}_{system}_recall@100"] = round(float(scores["recall@100"].mean()), 4)
+                _, scores = per_query_scores(fold_q, {q: runs[signal][q] for q in fold_q}, min_grade, metrics[:1])
+                row[f"{signal}_{system}_recall"] = round(float(scores[metrics[0]].mean()), 4)
         fold_rows.append(row)
         encoder.reset()
     if not evaluated:
         raise UserError("no fold had both training examples and evaluated needs with a relevant result")
     figures: dict[str, Any] = {"queries": len(evaluated)}
     for signal in ("hybrid", "dense"):
-        _, base = per_query_scores(evaluated, base_runs[signal], min_grade, list(METRICS))
-        _, tuned = per_query_scores(evaluated, tuned_runs[signal], min_grade, list(METRICS))
-        for metric in METRICS:
+        _, base = per_query_scores(evaluated, base_runs[signal], min_grade, metrics)
+        _, tuned = per_query_scores(evaluated, tuned_runs[signal], min_grade, metrics)
+        for metric in metrics:
             p = paired_p(tuned[metric], base[metric])
             figures[signal] = figures.get(signal, {})
             figures[signal][metric] = {"base": round(float(base[metric].mean()), 4),
@@ -173,10 +174,11 @@ def tuned_folder(data_dir: Path, state_digest: str) -> Path:
 def train_contrastive(
     index: HybridIndex, needs: Mapping[str, Record], qrels: Mapping[str, Mapping[str, int]], data_dir: Path,
     config: TrainConfig, folds: int = 5, min_grade: int = 2, work: Path | None = None, progress: bool = True,
+    depth: int = DEPTH,
 ) -> dict[str, Any]:
-    """Cross-validate the fine-tuning by need; if the fused recall@100 improves out of fold, fine-tune on every
-    judged need and save the weights. Returns the report; ``report["model"]`` is the spec to index with (None:
-    not kept)."""
+    """Cross-validate the fine-tuning by need; if the fused recall@``depth`` improves out of fold, fine-tune on
+    every judged need and save the weights. Returns the report; ``report["model"]`` is the spec to index with
+    (None: not kept)."""
     dense = index.signals.get("dense")
     if dense is None:
         raise UserError(f"this index has no dense signal to fine-tune (its signals: {', '.join(index.signals)})")
@@ -195,9 +197,10 @@ def train_contrastive(
     encoder = SplitEncoder(config.train_layers)
     torch.manual_seed(config.seed)
     oof = cross_validate(index, needs, need_folds(usable, folds, config.seed), config, encoder, min_grade,
-                         work / "folds" if work else None, progress)
-    recall = oof["figures"]["hybrid"]["recall@100"]
+                         work / "folds" if work else None, progress, depth=depth)
+    recall = oof["figures"]["hybrid"][f"recall@{depth}"]
     report: dict[str, Any] = {"config": asdict(config), "folds": folds, "min_grade": min_grade,
+                              "metric": f"recall@{depth}",
                               "judged_needs": len(usable), "needs_with_positives": len(positive),
                               "out_of_fold": oof["figures"], "per_fold": oof["folds"],
                               "kept": bool(recall["tuned"] > recall["base"]), "model": None}

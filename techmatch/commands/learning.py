@@ -99,8 +99,21 @@ def train(
         HOLDOUT_FRACTION),
     seed: Annotated[int, typer.Option("--seed", help="split and model seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+    contrastive: Annotated[bool, typer.Option("--contrastive", help="first fine-tune the dense model (e5-small) on "
+                                              "the judgements; re-embed the results with it only if out-of-fold "
+                                              "recall@100 improves")] = False,
+    folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="--contrastive: folds split by need")] = 5,
+    train_layers: Annotated[int, typer.Option("--train-layers", min=1, max=12, help="--contrastive: top layers "
+                                              "fine-tuned")] = 2,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=50, help="--contrastive: passes over the pairs")] = 2,
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="--contrastive: torch threads")] = 2,
+    recall_at: Annotated[int, typer.Option("--recall-at", min=1, help="--contrastive: kept only if recall at this "
+                                           "depth improves (100; lower it for a corpus of a few hundred)")] = 100,
 ) -> None:
-    """Retrain the grader from judged files plus broker feedback; install it only if it is not worse."""
+    """Retrain the grader from judged files plus broker feedback; install it only if it is not worse.
+
+    With --contrastive the dense model is fine-tuned first (in-batch and judged grade-0 negatives) and kept only
+    when it improves out-of-fold recall@100; the grader is then retrained on the index as it stands."""
     from sklearn.model_selection import GroupShuffleSplit
 
     from recommender.learning.feedback import feedback_to_qrels, merge_qrels, read_feedback_file
@@ -123,6 +136,12 @@ def train(
     need_ids = np.asarray(sorted(judgements))
     if len(need_ids) < 4:
         raise UserError(f"judgements cover only {len(need_ids)} needs: at least 4 are needed to hold some back")
+    tuned = None
+    if contrastive:
+        from techmatch.commands.contrastive import run_contrastive
+
+        tuned = run_contrastive(index_dir, matcher, needs_by_id, judgements, folds, train_layers, epochs, threads,
+                                seed, recall_at)
     train_idx, held_idx = next(GroupShuffleSplit(1, test_size=holdout, random_state=seed).split(need_ids,
                                                                                                groups=need_ids))
     train_q = {q: judgements[q] for q in need_ids[train_idx]}
@@ -148,9 +167,15 @@ def train(
     report["installed"] = bool(install)
     if install:
         Matcher.install_grader(index_dir, candidate)
+    if tuned is not None:
+        report["contrastive"] = tuned
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
+    if tuned is not None:
+        from techmatch.commands.contrastive import echo_report
+
+        echo_report(tuned, index_dir)
     typer.echo(f"held back {report['held_back_needs']} needs ({report['held_back_pairs']} pairs); "
                f"score {report['metric']}")
     typer.echo(f"  constant median grade: {report['constant_median']}")
