@@ -70,7 +70,7 @@ class TrainConfig:
     """How the encoder is fine-tuned (every field is part of a checkpoint's key)."""
 
     train_layers: int = 2
-    epochs: int = 2
+    epochs: int = 4
     batch_size: int = 32
     lr: float = 5e-5
     temperature: float = TEMPERATURE

@@ -63,16 +63,6 @@ def test_examples_pair_each_need_with_its_relevant_results_and_its_grade_0_ones(
     assert len(first.negatives) == 7 and results["R2"].as_passage().dense_text in first.negatives
 
 
-def test_split_encoder_gives_the_whole_encoders_vectors():
-    encoder = SplitEncoder(2)
-    base = create_embedder("e5-small")
-    texts = ["锂离子电池正极材料", "一种基于深度学习的图像识别方法及系统，用于工业质检"]
-    for role in ("query", "passage"):
-        split = encoder.encode(texts, role)
-        split /= np.linalg.norm(split, axis=1, keepdims=True)
-        assert np.min(np.sum(split * base.encode(texts, role), axis=1)) > 0.9999
-
-
 def test_training_lowers_the_loss_and_resumes_from_its_checkpoints(trained):
     encoder, examples, work, log, *_ = trained
     assert log["steps"] == 3 and len(log["epoch_losses"]) == 3
@@ -96,9 +86,11 @@ def test_tuned_embedder_loads_the_artefact_differs_from_the_base_and_is_normalis
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     same = np.sum(vectors * base.embed_passages(texts), axis=1)
     assert same.max() < 0.9999  # the tuned layer moved every vector
+    # the split encoder (frozen layers cached, top layers run per fold) gives the whole encoder's vectors, so a
+    # fold's weights are measured exactly as they are served
     in_memory = encoder.encode(texts, "passage")
     in_memory /= np.linalg.norm(in_memory, axis=1, keepdims=True)
-    assert np.min(np.sum(vectors * in_memory, axis=1)) > 0.9999  # served exactly as measured
+    assert np.min(np.sum(vectors * in_memory, axis=1)) > 0.9999
     # the tuned model ranks each fixture need's own result first
     queries = tuned.embed_queries([needs[n].as_query().dense_text for n in EXPECTED])
     ids = list(results)
@@ -168,7 +160,7 @@ def test_train_contrastive_keeps_a_model_that_improves_recall_and_the_index_serv
     assert runner.invoke(app, ["index", "--results", str(world / "results.jsonl"), "--needs",
                                str(world / "needs.jsonl"), "--out", str(index)]).exit_code == 0
     result = runner.invoke(app, ["train", "--index", str(index), "--qrels", str(world / "qrels.txt"), "--contrastive",
-                                 "--folds", "2", "--train-layers", "1", "--epochs", "2", "--threads", "1",
+                                 "--folds", "2", "--train-layers", "1", "--epochs", "4", "--threads", "1",
                                  "--recall-at", "10", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])["contrastive"]

@@ -37,7 +37,7 @@ def main(
     folds: Annotated[int, typer.Option(min=2, help="folds of each split")] = 5,
     run_folds: Annotated[int, typer.Option(min=1, help="folds actually run (from the first)")] = 99,
     train_layers: Annotated[int, typer.Option(min=1, max=12, help="top layers fine-tuned")] = 2,
-    epochs: Annotated[int, typer.Option(min=1)] = 2,
+    epochs: Annotated[int, typer.Option(min=1)] = 4,
     batch: Annotated[int, typer.Option(min=2)] = 32,
     lr: Annotated[float, typer.Option()] = 5e-5,
     hard_negatives: Annotated[int, typer.Option(min=0, help="grade-0 results per example per step")] = 1,

@@ -105,7 +105,7 @@ def train(
     folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="--contrastive: folds split by need")] = 5,
     train_layers: Annotated[int, typer.Option("--train-layers", min=1, max=12, help="--contrastive: top layers "
                                               "fine-tuned")] = 2,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=50, help="--contrastive: passes over the pairs")] = 2,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=50, help="--contrastive: passes over the pairs")] = 4,
     threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="--contrastive: torch threads")] = 2,
     recall_at: Annotated[int, typer.Option("--recall-at", min=1, help="--contrastive: kept only if recall at this "
                                            "depth improves (100; lower it for a corpus of a few hundred)")] = 100,
