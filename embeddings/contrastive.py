@@ -196,7 +196,7 @@ class SplitEncoder:
     ) -> dict[str, Any]:
         """Train the top layers from the base weights; resumable: after each epoch the weights, the optimiser and
         the schedule are saved in ``work`` under the data's key, and a new run starts after the last saved epoch.
-        Returns what happened (steps, seconds, mean loss per epoch)."""
+        Returns what happened (steps, seconds of training, those of resumed epochs included, mean loss per epoch)."""
         torch = self._torch
         if config.train_layers != len(self.top):
             raise ValueError(f"this encoder trains {len(self.top)} layers, the config says {config.train_layers}")
@@ -214,7 +214,7 @@ class SplitEncoder:
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=steps, pct_start=0.1,
                                                        anneal_strategy="linear")
         key = examples_key(examples, config)
-        done, losses = 0, []
+        done, losses, earlier = 0, [], 0.0
         if work is not None:
             work.mkdir(parents=True, exist_ok=True)
             saved = sorted(work.glob(f"{key}-epoch*.pt"), key=lambda p: int(p.stem.rsplit("epoch", 1)[1]))
@@ -224,6 +224,7 @@ class SplitEncoder:
                 optimiser.load_state_dict(checkpoint["optimiser"])
                 schedule.load_state_dict(checkpoint["schedule"])
                 done, losses = int(checkpoint["epoch"]), list(checkpoint["losses"])
+                earlier = float(checkpoint.get("seconds", 0.0))
         own = {}
         for e in examples:
             own.setdefault(e.group, set()).add(e.positive)
@@ -247,11 +248,12 @@ class SplitEncoder:
                 losses.append(round(total / len(examples), 4))
                 if work is not None:
                     torch.save({"top": self.top.state_dict(), "optimiser": optimiser.state_dict(),
-                                "schedule": schedule.state_dict(), "epoch": epoch + 1, "losses": losses},
+                                "schedule": schedule.state_dict(), "epoch": epoch + 1, "losses": losses,
+                                "seconds": earlier + time.perf_counter() - start},
                                work / f"{key}-epoch{epoch + 1}.pt")
         self.top.eval()
         return {"examples": len(examples), "steps": steps, "epoch_losses": losses,
-                "seconds": round(time.perf_counter() - start, 1), "key": key}
+                "seconds": round(earlier + time.perf_counter() - start, 1), "key": key}
 
     def _loss(self, batch: list[ContrastiveExample], own: Mapping[str, set[str]], config: TrainConfig,
               rng: np.random.Generator) -> torch.Tensor:
