@@ -108,6 +108,12 @@ def main(
         typer.echo(f"wrote {REPORT}")
 
 
+def _p(value: float | None) -> str:
+    if value is None:
+        return "no difference"
+    return "p < 0.0001" if value < 1e-4 else f"p = {value:.4f}"
+
+
 def _section(report: dict, timings: dict, command: str, ran: int, folds: int) -> str:
     cols = list(report)
     lines = [
@@ -116,7 +122,8 @@ def _section(report: dict, timings: dict, command: str, ran: int, folds: int) ->
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.processor() or platform.machine()}, 2 CPU cores shared with other engineers' torch jobs "
-        f"(so seconds are pessimistic), torch threads as in the command; {ran} of {folds} folds run per split.",
+        f"(load average about 3 during the run, so seconds are pessimistic), torch threads as in the command; {ran} of "
+        f"{folds} folds run per split. p: paired t-test over the evaluated needs, tuned against base.",
         "",
         "| | " + " | ".join(SPLIT_TITLES[s] for s in cols) + " |",
         "|---|" + "---|" * len(cols),
@@ -127,7 +134,7 @@ def _section(report: dict, timings: dict, command: str, ran: int, folds: int) ->
             cells = []
             for s in cols:
                 f = report[s]["figures"][signal][metric]
-                cells.append(f"{f['base']} -> **{f['tuned']}** (p = {f['p']})")
+                cells.append(f"{f['base']} -> **{f['tuned']}** ({_p(f['p'])})")
             lines.append(f"| {title}, {metric}: base -> tuned | " + " | ".join(cells) + " |")
     seconds = {s: np.mean([r["seconds"] for r in report[s]["folds"]]) for s in cols}
     train_seconds = {s: np.mean([r["train_seconds"] for r in report[s]["folds"]]) for s in cols}
