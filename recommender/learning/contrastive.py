@@ -178,7 +178,9 @@ def train_contrastive(
 ) -> dict[str, Any]:
     """Cross-validate the fine-tuning by need; if the fused recall@``depth`` improves out of fold, fine-tune on
     every judged need and save the weights. Returns the report; ``report["model"]`` is the spec to index with
-    (None: not kept)."""
+    (None: not kept). Training always starts from e5-small's own weights; the baseline is the index as it is
+    (with an earlier tuned model, that model, which may have seen the held needs: the comparison then leans
+    towards keeping what is installed)."""
     dense = index.signals.get("dense")
     if dense is None:
         raise UserError(f"this index has no dense signal to fine-tune (its signals: {', '.join(index.signals)})")
