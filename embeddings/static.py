@@ -20,7 +20,6 @@ The model is a folder: ``vectors.npy`` (float32, one row per word, weights appli
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -31,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from embeddings.base import Embedder, Role
+from embeddings.manifest import MANIFEST, read_manifest, write_manifest
 from embeddings.tokenizer import get_tokenizer
 
 STATIC_KIND = "techmatch-static-embedding"
 STATIC_FORMAT = 1
 FILES = ("vectors.npy", "vocab.json", "info.json")
-MANIFEST = "manifest.json"
 DEFAULT_VOCAB = 30000
 DEFAULT_DIM = 256
 SIF_A = 1e-4  # model2vec's default SIF coefficient
@@ -45,11 +44,6 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 class StaticModelError(ValueError):
     """A static model folder that must not be used: missing, damaged, edited or of another version."""
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def jieba_vocabulary(size: int = DEFAULT_VOCAB, corpus: Iterable[str] = ()) -> dict[str, float]:
@@ -115,37 +109,15 @@ def save_static(folder: str | Path, words: Sequence[str], vectors: np.ndarray, i
     np.save(folder / "vectors.npy", np.asarray(vectors, dtype=np.float32), allow_pickle=False)
     (folder / "vocab.json").write_text(json.dumps(list(words), ensure_ascii=False), encoding="utf-8")
     (folder / "info.json").write_text(json.dumps(dict(info), ensure_ascii=False, indent=1), encoding="utf-8")
-    manifest = {"kind": STATIC_KIND, "format_version": STATIC_FORMAT,
-                "files": {f: _sha256(folder / f) for f in FILES}}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    write_manifest(folder, {"kind": STATIC_KIND, "format_version": STATIC_FORMAT}, FILES)
     return folder
 
 
 def load_static(folder: str | Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
     """(vocabulary, vectors, info) from a folder written by ``save_static``; ``StaticModelError`` on any mismatch."""
     folder = Path(folder)
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise StaticModelError(f"{folder}: no static embedding here ({MANIFEST} is missing); build one with "
-                               "'techmatch distil-static'")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StaticModelError(f"{path}: damaged manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != STATIC_KIND:
-        raise StaticModelError(f"{folder}: not a static embedding")
-    if manifest.get("format_version") != STATIC_FORMAT:
-        raise StaticModelError(f"{folder}: static embedding format {manifest.get('format_version')} is not "
-                               f"supported (this techmatch reads {STATIC_FORMAT}); rebuild it with "
-                               "'techmatch distil-static'")
-    files = manifest.get("files") or {}
-    if set(files) != set(FILES):
-        raise StaticModelError(f"{folder}: manifest does not list exactly the model's files; rebuild it")
-    for name, checksum in files.items():
-        file = folder / name
-        if not file.is_file() or _sha256(file) != checksum:
-            raise StaticModelError(f"{folder}: refusing the static embedding: {name} is missing or does not "
-                                   "match its checksum (damaged or edited)")
+    read_manifest(folder, STATIC_KIND, STATIC_FORMAT, StaticModelError, "static embedding",
+                  "build it with 'techmatch distil-static'", set(FILES))
     vectors = np.load(folder / "vectors.npy", allow_pickle=False)
     words = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
     info = json.loads((folder / "info.json").read_text(encoding="utf-8"))

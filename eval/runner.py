@@ -43,7 +43,8 @@ def run_evaluation(
     needs_path: Path, results_path: Path, qrels_path: Path, min_grade: int = 1,
     settings: PipelineSettings | None = None, train_needs_path: Path | None = None,
     train_qrels_path: Path | None = None, per_query_path: Path | None = None, run_path: Path | None = None,
-    plot_dir: Path | None = None, skip_invalid: bool = False,
+    plot_dir: Path | None = None, skip_invalid: bool = False, cross_encoder: Any = None,
+    work: Path | None = None,
 ) -> dict[str, Any]:
     """Figures for one system on one judged data set (see CONTRACT.md for the keys)."""
     settings = settings or PipelineSettings()
@@ -69,7 +70,8 @@ def run_evaluation(
     if train_needs_path is not None and train_qrels_path is not None:
         from recommender.learning.training import train_reranker_from_files
 
-        reranker = train_reranker_from_files(index, train_needs_path, train_qrels_path, results)
+        # cross_encoder: a CrossEncoderConfig (its probabilities become re-ranker features), or None
+        reranker = train_reranker_from_files(index, train_needs_path, train_qrels_path, results, cross_encoder, work)
 
     start = time.perf_counter()
     run, latencies = rank_all(index, eval_needs)
@@ -83,6 +85,7 @@ def run_evaluation(
         "index_seconds": round(index_seconds, 2), "query_seconds": round(query_seconds, 2),
         "model": settings.model if "dense" in settings.signals else None, "signals": ",".join(settings.signals),
         "min_grade": min_grade, "results": len(results), "learned": reranker is not None,
+        "cross_encoder": reranker is not None and reranker.cross_encoder is not None,
     })
     if per_query_path is not None:
         frame = evaluate_per_query(qrels, run, min_grade, DEFAULT_METRICS)

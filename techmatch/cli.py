@@ -17,6 +17,14 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer >= 0.
 from typer.core import TyperGroup
 
 from recommender.errors import USER_ERRORS, UserError
+from techmatch.commands.learning import (
+    CrossEncoderOption,
+    EpochsOption,
+    LayersOption,
+    WorkOption,
+    cross_encoder_config,
+    work_folder,
+)
 
 
 def one_line(message: str) -> str:
@@ -212,12 +220,22 @@ def eval_command(
     plot: Annotated[Path | None, typer.Option("--plot", help="write PNG figures into this folder")] = None,
     model: ModelOpt = None, signals: SignalsOpt = None, weights: WeightsOpt = None, ann: BackendOpt = None,
     skip_invalid: SkipOpt = False,
+    cross_encoder: CrossEncoderOption = False,
+    cross_encoder_epochs: EpochsOption = 3,
+    cross_encoder_layers: LayersOption = 4,
+    work: WorkOption = None,
 ) -> None:
-    """Index RESULTS, rank them for every judged need and print nDCG, recall and MRR (the contract)."""
+    """Index RESULTS, rank them for every judged need and print nDCG, recall and MRR (the contract).
+
+    With --train-needs/--train-qrels a re-ranker is learnt first; --cross-encoder adds the fine-tuned
+    cross-encoder's probabilities to its features (CPU minutes per fold)."""
     from eval.runner import run_evaluation
 
     if (train_needs is None) != (train_qrels is None):
         raise fail("--train-needs and --train-qrels go together")
+    if cross_encoder and train_needs is None:
+        raise fail("--cross-encoder learns from judgements: give --train-needs and --train-qrels too")
+    work = work_folder(work) if cross_encoder else None
     from techmatch.checks import output_file, output_folder
 
     inputs = [needs, results, qrels, train_needs, train_qrels]
@@ -231,6 +249,8 @@ def eval_command(
         needs_path=needs, results_path=results, qrels_path=qrels, min_grade=min_grade, settings=settings,
         train_needs_path=train_needs, train_qrels_path=train_qrels, per_query_path=per_query,
         run_path=run_out, plot_dir=plot, skip_invalid=skip_invalid,
+        cross_encoder=cross_encoder_config(cross_encoder, cross_encoder_epochs, cross_encoder_layers, 0),
+        work=work,
     )
     if as_json:
         typer.echo(json.dumps(figures, ensure_ascii=False))

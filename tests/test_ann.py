@@ -167,7 +167,7 @@ def test_damaged_index_is_refused(tmp_path: Path):
     (tmp_path / "ann" / "vectors.faiss").write_bytes(data[:-10])
     with pytest.raises(IndexLoadError, match="damaged"):
         load_ann(tmp_path / "ann")
-    with pytest.raises(IndexLoadError, match="not an index folder"):
+    with pytest.raises(IndexLoadError, match="manifest.json is missing"):
         load_ann(tmp_path)
 
 

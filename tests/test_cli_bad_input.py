@@ -136,6 +136,11 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
                                 "'--min-grade'"),
         "nothing judged at this grade": ("eval --needs {needs} --results {results} --qrels {qrels} --min-grade 9",
                                          "grade >= 9"),
+        "cross-encoder without judgements": ("eval --needs {needs} --results {results} --qrels {qrels} "
+                                             "--cross-encoder", "give --train-needs and --train-qrels"),
+        "cross-encoder work folder is a file": (
+            "eval --needs {needs} --results {results} --qrels {qrels} --train-needs {needs} --train-qrels {qrels} "
+            "--cross-encoder --work {results}", "is a file, not a folder"),
     },
     "compare": {
         "missing file": ("compare {run} {missing} --qrels {qrels}", "run file not found"),
@@ -160,6 +165,8 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "damaged index": (S + " --out {root}/s4.csv --index {damaged_index}", "damaged index"),
         "option out of range": ("shortlist --needs {needs} --results {results} --top 0 --out {root}/s5.csv",
                                 "'--top'"),
+        "cross-encoder without judgements": (S + " --out {root}/s6.csv --cross-encoder",
+                                             "give --train-needs and --train-qrels"),
     },
     "push": {
         "missing file": ("push --index {index} --result R1 --funds {missing}", "does not exist"),
@@ -178,6 +185,10 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "output is an input": ("grade " + G + " --pairs {pairs} --out {pairs}", "is also an input"),
         "pairs in another format": ("grade " + G + " --pairs {run} --out {root}/g4.tsv", "malformed pairs line"),
         "unknown id": ("grade " + G + " --pairs {unknown_pairs} --out {root}/g5.tsv", "result 'NOPE'"),
+        "cross-encoder work folder is a file": ("grade " + G + " --pairs {pairs} --out {root}/g6.tsv --cross-encoder "
+                                                "--work {results}", "is a file, not a folder"),
+        "cross-encoder option out of range": ("grade " + G + " --pairs {pairs} --out {root}/g7.tsv --cross-encoder "
+                                              "--cross-encoder-layers 13", "'--cross-encoder-layers'"),
     },
     "train": {
         "missing file": ("train --index {index} --qrels {missing}", "qrels file not found"),
@@ -187,9 +198,12 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "run given as qrels": ("train --index {index} --qrels {run}", "malformed qrels line"),
         "unknown ids": ("train --index {index} --qrels {unknown_qrels}", "no judgement names a known need"),
         "option out of range": ("train --index {index} --qrels {qrels} --holdout 0.9", "'--holdout'"),
-        "contrastive option out of range": ("train --index {index} --qrels {qrels} --contrastive --train-layers 13",
-                                            "'--train-layers'"),
-        "contrastive, too few judged needs": ("train --index {index} --qrels {qrels} --contrastive --folds 5",
+        "cross-encoder option out of range": ("train --index {index} --qrels {qrels} --cross-encoder "
+                                              "--cross-encoder-epochs 0", "'--cross-encoder-epochs'"),
+        "contrastive option out of range": ("train --index {index} --qrels {qrels} --contrastive "
+                                            "--contrastive-layers 13", "'--contrastive-layers'"),
+        "contrastive, too few judged needs": ("train --index {index} --qrels {qrels} --contrastive "
+                                              "--contrastive-folds 5",
                                               "for at least 5 indexed needs (one fold each), got 4"),
     },
     "distil-static": {

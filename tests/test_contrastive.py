@@ -113,11 +113,14 @@ def test_damaged_edited_or_missing_artefacts_are_refused(trained, tmp_path: Path
     (copy / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(TunedModelError, match="damaged manifest"):
         load_tuned(copy)
-    with pytest.raises(TunedModelError, match="manifest.json is missing"):
+    with pytest.raises(TunedModelError, match="no tuned e5 weights here"):
         E5TunedEmbedder(tmp_path / "nothing-here")
+    (copy / "manifest.json").unlink()
+    with pytest.raises(TunedModelError, match="manifest.json is missing"):
+        load_tuned(copy)
     result = CliRunner().invoke(app, ["index", "--results", str(FIXTURES / "results.jsonl"), "--out",
                                       str(tmp_path / "idx"), "--model", f"e5-tuned:{copy}"])
-    assert result.exit_code == 2 and "damaged manifest" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "no tuned e5 weights here" in result.output and "Traceback" not in result.output
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:
@@ -136,8 +139,9 @@ def test_train_contrastive_refuses_when_recall_cannot_improve_and_leaves_the_ind
     qrels.write_text("".join(f"{n} 0 {r} {g}\n" for n, row in fixture_qrels().items() for r, g in row.items()),
                      encoding="utf-8")
     before = _tree_digest(index / "results")
-    result = runner.invoke(app, ["train", "--index", str(index), "--qrels", str(qrels), "--contrastive", "--folds", "2",
-                                 "--train-layers", "1", "--epochs", "1", "--threads", "1", "--json"])
+    result = runner.invoke(app, ["train", "--index", str(index), "--qrels", str(qrels), "--contrastive",
+                                 "--contrastive-folds", "2", "--contrastive-layers", "1", "--contrastive-epochs", "1",
+                                 "--contrastive-threads", "1", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])["contrastive"]
     assert report["kept"] is False and report["model"] is None
@@ -160,8 +164,8 @@ def test_train_contrastive_keeps_a_model_that_improves_recall_and_the_index_serv
     assert runner.invoke(app, ["index", "--results", str(world / "results.jsonl"), "--needs",
                                str(world / "needs.jsonl"), "--out", str(index)]).exit_code == 0
     result = runner.invoke(app, ["train", "--index", str(index), "--qrels", str(world / "qrels.txt"), "--contrastive",
-                                 "--folds", "2", "--train-layers", "1", "--epochs", "4", "--threads", "1",
-                                 "--recall-at", "10", "--json"])
+                                 "--contrastive-folds", "2", "--contrastive-layers", "1", "--contrastive-epochs", "4",
+                                 "--contrastive-threads", "1", "--contrastive-recall-at", "10", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])["contrastive"]
     recall = report["out_of_fold"]["hybrid"]["recall@10"]

@@ -5,7 +5,12 @@ grader's depth (300) to compute the features' corpus ranks and score statistics.
 bdci2019 (7,324 results, its dev needs as queries, one at a time as ``/match`` asks), the wall time of a
 graded search both ways, and checks that both give the very same grades and probabilities.
 
-    python -m eval.benchmarks.grading_cost [--data ../shared/data] [--repeat 3]
+    python -m eval.benchmarks.grading_cost [--data ../shared/data] [--repeat 3] [--cross-encoder]
+
+``--cross-encoder`` also times what grading online with the cross-encoder would add (issue 12 item 3: the
+service uses it only if its latency target still holds): the cross-encoder reads each search's top ``k``
+pairs in one batch, on one thread, as ``techmatch serve`` would. Its weights do not change its cost, so an
+untrained one of the shipped shape (64 tokens, 12 layers run) is timed.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ def main(
     data: Annotated[Path, typer.Option(help="folder holding bdci2019/")] = DEFAULT_DATA,
     k: Annotated[int, typer.Option(help="matches per search, as /match's default")] = 10,
     repeat: Annotated[int, typer.Option(help="passes over the needs (the first warms caches)")] = 3,
+    cross_encoder: Annotated[bool, typer.Option(help="also time the cross-encoder on each search's top k")] = False,
 ) -> None:
     folder = data / "bdci2019"
     if not folder.exists():
@@ -57,6 +63,18 @@ def main(
         return engine.results_for([need], k)[0]
 
     timings: dict[str, list[float]] = {"second search": [], "hits reused": []}
+    model = None
+    if cross_encoder:
+        import torch
+
+        from recommender.learning.cross_encoder import CrossEncoderConfig, fit_cross_encoder
+
+        torch.set_num_threads(1)
+        pairs = [(n, index.records[r]) for n in queries[:8] for r in list(qrels[n.id])[:4] if r in index.records]
+        model = fit_cross_encoder([n for n, _ in pairs], [r for _, r in pairs], [qrels[n.id][r.id] for n, r in pairs],
+                                  config=CrossEncoderConfig(), progress=False, stop_after_epochs=0)
+        timings["cross-encoder on the top k"] = []
+        timings["hits reused + cross-encoder"] = []
     for n in range(repeat):
         for need in queries:
             for name, fn in (("second search", second_search), ("hits reused", reused_hits)):
@@ -69,6 +87,13 @@ def main(
                 else:
                     after = [(m.id, m.grade, m.grade_probability) for m in matches]
                     assert after == before, f"{need.id}: grades differ with reused hits"
+                    if model is not None:
+                        start = time.perf_counter()
+                        model.cumulative([need] * len(matches), [m.record for m in matches])
+                        if n:
+                            extra = (time.perf_counter() - start) * 1000
+                            timings["cross-encoder on the top k"].append(extra)
+                            timings["hits reused + cross-encoder"].append(timings["hits reused"][-1] + extra)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; one thread per call; "
           f"{len(queries)} needs x {repeat - 1} timed passes, top {k}, {len(results)} results; "
           f"grades and probabilities identical both ways")

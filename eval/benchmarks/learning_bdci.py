@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,7 @@ from recommender.learning.ranker import blend_scores
 from recommender.learning.training import fit_grader, fit_ranker, grade_score, judged_pairs
 from recommender.metrics import evaluable_queries, evaluate
 from recommender.pipeline import new_index
-from recommender.records import load_records
+from recommender.records import Record, load_records
 from recommender.trec import read_qrels
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "bdci2019"
@@ -54,31 +55,10 @@ def main(
         raise typer.BadParameter(f"unknown split {unknown}: use {', '.join(SPLITS)}")
     if not data.exists():
         raise typer.BadParameter(f"{data} not found (the shared bdci2019 data)")
-    needs, _ = load_records(data / "needs.dev.jsonl", "need")
-    results, _ = load_records(data / "results.jsonl", "result")
-    qrels = read_qrels(data / "qrels.dev.txt")
-    needs = [n for n in needs if n.id in qrels]
-    start = time.perf_counter()
-    index = new_index("result")
-    index.build(results)
-    index_seconds = time.perf_counter() - start
-    featurizer = PairFeaturizer(index)
-
-    start = time.perf_counter()
-    pair_needs, pair_ids, grades = judged_pairs(index, needs, qrels)
-    judged_x = featurizer.transform(pair_needs, pair_ids)
-    judged_y = np.asarray(grades)
-    judged_groups = np.asarray([n.id for n in pair_needs])
-    judged_seconds = time.perf_counter() - start
-
-    start = time.perf_counter()
-    from tqdm.auto import tqdm
-
-    top: dict[str, tuple[list[str], np.ndarray]] = {}
-    for need in tqdm(needs, desc="candidate features", unit="need"):
-        ids = [m.id for m in index.search([need.as_query()], candidates, explain=False)[0]]
-        top[need.id] = (ids, featurizer.transform([need] * len(ids), ids))
-    candidate_seconds = time.perf_counter() - start
+    world = prepare(data, candidates)
+    featurizer, judged_x, judged_y, judged_groups = world.featurizer, world.judged_x, world.judged_y, world.groups
+    pair_ids, top, qrels = world.pair_ids, world.top, world.qrels
+    index_seconds, judged_seconds, candidate_seconds = world.seconds
 
     wanted = set(evaluable_queries(qrels, min_grade))
     per_split = {}
@@ -108,10 +88,54 @@ def _other_sections(out: Path) -> str:
     return text[start:].strip("\n") if start >= 0 else ""
 
 
+@dataclass
+class World:
+    """bdci2019 dev with every feature computed once: judged pairs and each need's hybrid top candidates."""
+
+    featurizer: PairFeaturizer
+    needs: list[Record]
+    qrels: dict[str, dict[str, int]]
+    pair_needs: list[Record]
+    pair_ids: list[str]
+    judged_x: np.ndarray
+    judged_y: np.ndarray
+    groups: np.ndarray
+    top: dict[str, tuple[list[str], np.ndarray]]  # need id -> (candidate ids in hybrid order, their features)
+    seconds: tuple[float, float, float]  # indexing, judged features, candidate features
+
+
+def prepare(data: Path, candidates: int) -> World:
+    """Index the results, featurise the judged pairs and each judged need's top ``candidates``."""
+    from tqdm.auto import tqdm
+
+    needs, _ = load_records(data / "needs.dev.jsonl", "need")
+    results, _ = load_records(data / "results.jsonl", "result")
+    qrels = read_qrels(data / "qrels.dev.txt")
+    needs = [n for n in needs if n.id in qrels]
+    start = time.perf_counter()
+    index = new_index("result")
+    index.build(results)
+    index_seconds = time.perf_counter() - start
+    featurizer = PairFeaturizer(index)
+    start = time.perf_counter()
+    pair_needs, pair_ids, grades = judged_pairs(index, needs, qrels)
+    judged_x = featurizer.transform(pair_needs, pair_ids)
+    judged_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    top: dict[str, tuple[list[str], np.ndarray]] = {}
+    for need in tqdm(needs, desc="candidate features", unit="need"):
+        ids = [m.id for m in index.search([need.as_query()], candidates, explain=False)[0]]
+        top[need.id] = (ids, featurizer.transform([need] * len(ids), ids))
+    candidate_seconds = time.perf_counter() - start
+    return World(featurizer, needs, {q: dict(j) for q, j in qrels.items()}, pair_needs, pair_ids, judged_x,
+                 np.asarray(grades), np.asarray([n.id for n in pair_needs]), top,
+                 (index_seconds, judged_seconds, candidate_seconds))
+
+
 def _cross_validate(
     split: str, folds: int, seed: int, candidates: int, min_grade: int, featurizer: PairFeaturizer,
     judged_x: np.ndarray, judged_y: np.ndarray, judged_groups: np.ndarray, pair_ids: list[str],
-    top: dict[str, tuple[list[str], np.ndarray]], wanted: set[str],
+    top: dict[str, tuple[list[str], np.ndarray]], wanted: set[str], names: list[str] | None = None,
 ) -> dict:
     """Out-of-fold grades and re-ranked lists for one split (``splits.SPLITS``).
 
@@ -121,7 +145,7 @@ def _cross_validate(
     for training and for the baseline the re-ranked list is compared with. Split by pair every need is
     evaluated once per fold, on that fold's pairs (query ids ``need#fold``)."""
     baseline_run, learned_run, test_qrels_all = {}, {}, {}
-    true_all, pred_all, proba_all = [], [], []
+    true_all, pred_all, proba_all, need_all = [], [], [], []
     fold_rows = []
     for fold, (train_mask, test_mask) in enumerate(pair_folds(split, judged_groups, folds, seed), start=1):
         if split == "need":
@@ -129,11 +153,13 @@ def _cross_validate(
         train_qrels = fold_qrels(judged_groups, pair_ids, judged_y, train_mask)
         test_qrels = fold_qrels(judged_groups, pair_ids, judged_y, test_mask)
         # grading: judged pairs only
+        names = names or featurizer.names
         grader = fit_grader(judged_x[train_mask], judged_y[train_mask], judged_groups[train_mask],
-                            featurizer.names, featurizer.signals, featurizer.depth, seed)
+                            names, featurizer.signals, featurizer.depth, seed)
         proba = grader.proba_from_features(judged_x[test_mask])
         predicted = grader.grade_from_proba(proba)
         true_all.append(judged_y[test_mask])
+        need_all.append(judged_groups[test_mask])
         pred_all.append(predicted)
         proba_all.append(proba)
         # ranking: each training need's hybrid top candidates, in hybrid order (unjudged = 0)
@@ -144,7 +170,7 @@ def _cross_validate(
             blocks.append(top[q][1][keep])
             labels += [train_qrels[q].get(top[q][0][i], 0) for i in keep]
             groups += [q] * len(keep)
-        ranker = fit_ranker(np.vstack(blocks), labels, groups, featurizer.names, featurizer.signals,
+        ranker = fit_ranker(np.vstack(blocks), labels, groups, names, featurizer.signals,
                             featurizer.depth, candidates, seed)
         fold_eval = {}
         for need_id in sorted(test_qrels):
@@ -190,7 +216,9 @@ def _cross_validate(
         f"recall@{candidates}"], 4)
     calibration = [(int(k), round(float(proba[:, k].mean()), 3), round(float((true == k).mean()), 3))
                    for k in range(proba.shape[1])]
-    return {"figures": figures, "folds": fold_rows, "calibration": calibration}
+    return {"figures": figures, "folds": fold_rows, "calibration": calibration,
+            "runs": {"hybrid": baseline_run, "reranked": learned_run}, "relevant": relevant,
+            "graded": {"need": np.concatenate(need_all), "true": true, "predicted": pred}}
 
 
 NOTES = """## Targets, what was tried, what limits it

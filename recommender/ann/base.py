@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from embeddings import manifest
+from embeddings.manifest import MANIFEST, file_sha256
 from recommender.errors import TechmatchError
 from recommender.filters import Metadata, ResultFilters
 
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+__all__ = ["MANIFEST", "file_sha256"]  # re-exported: the index folders' manifest is embeddings.manifest's
 
 
 class IndexLoadError(TechmatchError, RuntimeError):
@@ -26,46 +26,20 @@ class VectorDatabaseError(TechmatchError, RuntimeError):
     """A vector database (Milvus) that cannot be reached or opened, or that refused a request: says which and why."""
 
 
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def write_manifest(folder: Path, info: dict[str, Any], files: Sequence[str]) -> None:
     """Record what the folder holds and each file's checksum, so damage is caught at load time."""
-    info = dict(info, format_version=FORMAT_VERSION, files={f: file_sha256(folder / f) for f in files})
-    (folder / MANIFEST).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    manifest.write_manifest(folder, dict(info, format_version=FORMAT_VERSION), files, indent=2)
 
 
 def read_manifest(folder: Path, expected_kind: str, model: str | None = None) -> dict[str, Any]:
     """Read and verify a manifest; refuse other formats, other models and changed files."""
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise IndexLoadError(f"{folder}: no such index folder")
-    if not path.exists():
-        raise IndexLoadError(f"{folder}: not an index folder ({MANIFEST} is missing)")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexLoadError(f"{path}: damaged manifest ({exc})") from None
-    if info.get("kind") != expected_kind:
-        raise IndexLoadError(f"{folder}: holds a '{info.get('kind')}' index, expected '{expected_kind}'")
-    if info.get("format_version") != FORMAT_VERSION:
-        raise IndexLoadError(
-            f"{folder}: index format version {info.get('format_version')} is not supported "
-            f"(this techmatch reads version {FORMAT_VERSION}); rebuild it with 'techmatch index'"
-        )
+    info = manifest.read_manifest(folder, expected_kind, FORMAT_VERSION, IndexLoadError, "index",
+                                  "rebuild it with 'techmatch index'")
     if model is not None and info.get("model") != model:
         raise IndexLoadError(
             f"{folder}: index was built with model '{info.get('model')}', not '{model}'; "
             "rebuild it with that model or load it with the model it was built with"
         )
-    for name, checksum in info.get("files", {}).items():
-        file = folder / name
-        if not file.exists():
-            raise IndexLoadError(f"{folder}: damaged index ({name} is missing)")
-        if file_sha256(file) != checksum:
-            raise IndexLoadError(f"{folder}: damaged index ({name} does not match its checksum)")
     return info
 
 

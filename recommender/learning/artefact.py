@@ -1,8 +1,9 @@
-"""Versioned, checksummed model folders: LightGBM text models plus JSON, never pickle.
+"""Versioned, checksummed model folders: LightGBM text models, tensors and JSON, never pickle.
 
 A grader or re-ranker is data a broker may copy between machines; loading it must not run code. LightGBM's
-own text format (``Booster(model_str=...)``) and JSON are parsed, not executed, and every file's sha256 is
-checked against the manifest before anything is read, so a damaged or edited artefact is refused.
+own text format (``Booster(model_str=...)``), safetensors (the cross-encoder's weights) and JSON are parsed,
+not executed, and every file's sha256 is checked against the manifest before anything is read, so a
+damaged or edited artefact is refused.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recommender.ann.base import IndexLoadError, file_sha256
+from embeddings.manifest import MANIFEST, read_manifest, write_manifest
+from recommender.ann.base import IndexLoadError
 
 ARTEFACT_FORMAT = 1
-MANIFEST = "manifest.json"
 INFO_FILE = "info.json"
 
 
@@ -23,8 +24,12 @@ class ArtefactError(IndexLoadError):
     """A model folder that must not be used: missing, damaged, tampered with, or of another kind/version."""
 
 
-def save_artefact(folder: str | Path, kind: str, info: Mapping[str, Any], models: Mapping[str, str]) -> Path:
-    """Write ``info`` (JSON) and each named text model, then a manifest with their checksums."""
+def save_artefact(
+    folder: str | Path, kind: str, info: Mapping[str, Any], models: Mapping[str, str],
+    blobs: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write ``info`` (JSON), each named text model and each named binary file (``blobs``: safetensors
+    bytes, never pickle), then a manifest with their checksums."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / INFO_FILE).write_text(json.dumps(dict(info), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -33,42 +38,34 @@ def save_artefact(folder: str | Path, kind: str, info: Mapping[str, Any], models
         file = f"{name}.lgb.txt"
         (folder / file).write_text(text, encoding="utf-8")
         files.append(file)
-    manifest = {
-        "kind": kind, "format_version": ARTEFACT_FORMAT, "models": list(models),
-        "files": {f: file_sha256(folder / f) for f in files},
-    }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    for name, data in (blobs or {}).items():
+        (folder / name).write_bytes(data)
+        files.append(name)
+    write_manifest(folder, {"kind": kind, "format_version": ARTEFACT_FORMAT, "models": list(models),
+                            "blobs": list(blobs or {})}, files)
     return folder
 
 
 def load_artefact(folder: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, str]]:
     """``(info, models)`` from a folder written by ``save_artefact``; ``ArtefactError`` on any mismatch."""
+    info, models, _ = load_artefact_with_blobs(folder, kind)
+    return info, models
+
+
+def load_artefact_with_blobs(
+    folder: str | Path, kind: str
+) -> tuple[dict[str, Any], dict[str, str], dict[str, bytes]]:
+    """``(info, models, blobs)``: every file checked against the manifest before it is returned."""
     folder = Path(folder)
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise ArtefactError(f"{folder}: no {kind} here ({MANIFEST} is missing); train one with 'techmatch train'")
+    rebuild = "retrain it with 'techmatch train'"
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtefactError(f"{path}: damaged manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != kind:
-        raise ArtefactError(f"{folder}: holds '{manifest.get('kind') if isinstance(manifest, dict) else '?'}', "
-                            f"expected '{kind}'")
-    if manifest.get("format_version") != ARTEFACT_FORMAT:
-        raise ArtefactError(
-            f"{folder}: {kind} format version {manifest.get('format_version')} is not supported (this techmatch "
-            f"reads version {ARTEFACT_FORMAT}); retrain it with 'techmatch train'"
-        )
-    files = manifest.get("files") or {}
-    expected = {INFO_FILE} | {f"{m}.lgb.txt" for m in manifest.get("models", [])}
-    if set(files) != expected:
-        raise ArtefactError(f"{folder}: manifest does not list exactly the {kind}'s files; retrain it")
-    for name, checksum in files.items():
-        file = folder / name
-        if not file.is_file():
-            raise ArtefactError(f"{folder}: damaged {kind} ({name} is missing)")
-        if file_sha256(file) != checksum:
-            raise ArtefactError(f"{folder}: refusing {kind}: {name} does not match its checksum (damaged or edited)")
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        expected = {INFO_FILE} | {f"{m}.lgb.txt" for m in listed.get("models", [])} | set(listed.get("blobs", []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        expected = None  # read_manifest says what is wrong with it
+    manifest = read_manifest(folder, kind, ARTEFACT_FORMAT, ArtefactError, kind.removeprefix("techmatch-"), rebuild,
+                             expected)
     info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
     models = {m: (folder / f"{m}.lgb.txt").read_text(encoding="utf-8") for m in manifest["models"]}
-    return info, models
+    blobs = {b: (folder / b).read_bytes() for b in manifest.get("blobs", [])}
+    return info, models, blobs

@@ -5,22 +5,31 @@ model per threshold estimates P(grade >= level), each calibrated by isotonic reg
 out-of-fold predictions (stored as two JSON arrays, applied with ``np.interp``). The per-level
 probabilities are differences of the (monotone) cumulative ones. The grade shown is the median of that
 distribution, which minimises the expected absolute error the contest scored (1 / (1 + MAE)).
+
+With a cross-encoder (``techmatch train --cross-encoder``) the threshold models also read its three
+probabilities (out of fold when trained), and the artefact keeps a ``plain`` grader beside it, trained on the
+same pairs without them: the service grades with the plain one unless told otherwise, because the
+cross-encoder costs tens of milliseconds a pair on a CPU (eval/benchmarks/CROSS_ENCODER.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 
 from recommender.hybrid import HybridIndex, Match
-from recommender.learning.artefact import ArtefactError, load_artefact, save_artefact
+from recommender.learning.artefact import ArtefactError, load_artefact_with_blobs, save_artefact
+from recommender.learning.cross_encoder import load_from_artefact, store_in_artefact
 from recommender.learning.features import FEATURE_VERSION, PairFeaturizer
 from recommender.records import Record
 from recommender.signal import Hits
+
+if TYPE_CHECKING:
+    from recommender.learning.cross_encoder import CrossEncoder
 
 GRADER_KIND = "techmatch-grader"
 
@@ -31,6 +40,7 @@ class Grader:
     def __init__(
         self, levels: Sequence[int], boosters: Sequence[lgb.Booster], calibration: Sequence[dict[str, list[float]]],
         feature_names: Sequence[str], signals: Sequence[str], depth: int, info: dict[str, Any] | None = None,
+        cross_encoder: CrossEncoder | None = None, plain: Grader | None = None,
     ) -> None:
         if len(boosters) != len(levels) - 1 or len(calibration) != len(boosters):
             raise ValueError("a grader needs one model and one calibration per threshold (levels - 1)")
@@ -42,13 +52,24 @@ class Grader:
         self.depth = int(depth)
         self.info = dict(info or {})
         self._featurizer: PairFeaturizer | None = None
+        if (cross_encoder is None) != (plain is None):
+            raise ValueError("a grader with a cross-encoder keeps a plain grader beside it, and only then")
+        self.cross_encoder = cross_encoder
+        self.plain = plain
+        self.use_cross_encoder = cross_encoder is not None  # False: grade with ``plain`` (the service's default)
+
+    @property
+    def base_feature_names(self) -> list[str]:
+        """The pair features' names (without the cross-encoder's columns)."""
+        extra = len(self.cross_encoder.names) if self.cross_encoder is not None else 0
+        return self.feature_names[: len(self.feature_names) - extra]
 
     # -- prediction ---------------------------------------------------------------------------
     def featurizer(self, index: HybridIndex) -> PairFeaturizer:
         """Features from this index, refusing an index whose signals differ from the training index's."""
         if self._featurizer is None or self._featurizer.index is not index:
             featurizer = PairFeaturizer(index, self.depth)
-            if featurizer.names != self.feature_names:
+            if featurizer.names != self.base_feature_names:
                 raise ArtefactError(
                     f"the grader was trained on an index with signals {self.signals}, this index has "
                     f"{list(index.signals)}; retrain it with 'techmatch train'"
@@ -87,7 +108,20 @@ class Grader:
         signals' candidate lists for the query when all pairs share one (saves searching again)."""
         if not len(queries):
             return np.zeros((0, len(self.levels)))
-        return self.proba_from_features(self.featurizer(index).transform(queries, result_ids, known_hits))
+        if self.plain is not None and not self.use_cross_encoder:
+            return self.plain.predict_proba(index, queries, result_ids, known_hits)
+        return self.proba_from_features(self.features(index, queries, result_ids, known_hits))
+
+    def features(
+        self, index: HybridIndex, queries: Sequence[Record], result_ids: Sequence[str],
+        known_hits: Mapping[str, Hits] | None = None,
+    ) -> np.ndarray:
+        """The model's input for the aligned pairs: pair features, then the cross-encoder's, if it has one."""
+        base = self.featurizer(index).transform(queries, result_ids, known_hits)
+        if self.cross_encoder is None:
+            return base
+        results = [index.records[r] for r in result_ids]
+        return np.hstack([base, self.cross_encoder.cumulative(queries, results, progress=len(queries) > 2000)])
 
     def predict_grade(self, index: HybridIndex, queries: Sequence[Record], result_ids: Sequence[str]) -> np.ndarray:
         """Integer grade (on the training judgements' scale) for each aligned pair."""
@@ -130,19 +164,34 @@ class Grader:
             "feature_version": FEATURE_VERSION, "calibration": self.calibration, **self.info,
         }
         models = {f"ge{level}": b.model_to_string() for level, b in zip(self.levels[1:], self.boosters)}
-        return save_artefact(folder, GRADER_KIND, info, models)
+        blobs = {}
+        if self.cross_encoder is not None and self.plain is not None:
+            store_in_artefact(self.cross_encoder, info, blobs)
+            info["plain_calibration"] = self.plain.calibration
+            models |= {f"plain_ge{level}": b.model_to_string()
+                       for level, b in zip(self.levels[1:], self.plain.boosters)}
+        return save_artefact(folder, GRADER_KIND, info, models, blobs)
 
     @classmethod
     def load(cls, folder: str | Path) -> Grader:
         """Load a saved grader; ``ArtefactError`` (an ``IndexLoadError``) if damaged or of another version."""
-        info, models = load_artefact(folder, GRADER_KIND)
+        info, models, blobs = load_artefact_with_blobs(folder, GRADER_KIND)
         if info.get("feature_version") != FEATURE_VERSION:
             raise ArtefactError(f"{folder}: grader uses feature version {info.get('feature_version')}, this "
                                 f"techmatch computes version {FEATURE_VERSION}; retrain it with 'techmatch train'")
         levels = info.pop("levels")
         boosters = [lgb.Booster(model_str=models[f"ge{level}"]) for level in levels[1:]]
-        return cls(
-            levels, boosters, info.pop("calibration"), info.pop("feature_names"), info.pop("signals"),
-            info.pop("depth"), {k: v for k, v in info.items() if k != "feature_version"},
-        )
+        names, signals, depth = info.pop("feature_names"), info.pop("signals"), info.pop("depth")
+        calibration = info.pop("calibration")
+        plain = None
+        plain_calibration = info.pop("plain_calibration", None)
+        cross_encoder = load_from_artefact(folder, info, blobs)
+        if cross_encoder is not None:
+            if plain_calibration is None:
+                raise ArtefactError(f"{folder}: grader holds a cross-encoder but not the plain grader beside it")
+            plain_boosters = [lgb.Booster(model_str=models[f"plain_ge{level}"]) for level in levels[1:]]
+            plain = cls(levels, plain_boosters, plain_calibration, names[: len(names) - len(cross_encoder.names)],
+                        signals, depth)
+        return cls(levels, boosters, calibration, names, signals, depth,
+                   {k: v for k, v in info.items() if k != "feature_version"}, cross_encoder, plain)
 

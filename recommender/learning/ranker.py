@@ -6,24 +6,33 @@ re-orders the top ``candidates`` (default 300, deeper than the 100 the contract 
 fused with the hybrid's own (reciprocal ranks, ``blend_weight`` for the model); training picks that
 weight by cross-validation on the training needs and sets it to 0 (the hybrid order, unchanged) when the
 model does not help, so learning never makes the ranking worse on the judgements it had.
+
+With a cross-encoder (``techmatch eval --cross-encoder``) its probabilities are three more features for the
+top ``cross_encoder_candidates`` of each list (missing below them: LightGBM's missing-value branch), which
+bounds its cost to tens of pairs a need.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 from tqdm.auto import tqdm
 
 from recommender.hybrid import HybridIndex
-from recommender.learning.artefact import ArtefactError, load_artefact, save_artefact
+from recommender.learning.artefact import ArtefactError, load_artefact_with_blobs, save_artefact
+from recommender.learning.cross_encoder import load_from_artefact, store_in_artefact
 from recommender.learning.features import FEATURE_VERSION, PairFeaturizer
 from recommender.records import Record
 
+if TYPE_CHECKING:
+    from recommender.learning.cross_encoder import CrossEncoder
+
 RANKER_KIND = "techmatch-ranker"
+CROSS_ENCODER_CANDIDATES = 30  # candidates per need the cross-encoder reads (the top of the hybrid list)
 RERANK_CANDIDATES = 300
 BLEND_RRF_K = 60
 
@@ -43,6 +52,7 @@ class Reranker:
     def __init__(
         self, booster: lgb.Booster, feature_names: Sequence[str], signals: Sequence[str], depth: int,
         candidates: int = RERANK_CANDIDATES, blend_weight: float = 1.0, info: dict[str, Any] | None = None,
+        cross_encoder: CrossEncoder | None = None, cross_encoder_candidates: int = CROSS_ENCODER_CANDIDATES,
     ) -> None:
         self.booster = booster
         self.feature_names = list(feature_names)
@@ -51,10 +61,13 @@ class Reranker:
         self.candidates = int(candidates)
         self.blend_weight = float(blend_weight)
         self.info = dict(info or {})
+        self.cross_encoder = cross_encoder
+        self.cross_encoder_candidates = int(cross_encoder_candidates)
 
     def featurizer(self, index: HybridIndex) -> PairFeaturizer:
         featurizer = PairFeaturizer(index, self.depth)
-        if featurizer.names != self.feature_names:
+        extra = len(self.cross_encoder.names) if self.cross_encoder is not None else 0
+        if featurizer.names != self.feature_names[: len(self.feature_names) - extra]:
             raise ArtefactError(f"the ranker was trained with signals {self.signals}, this index has "
                                 f"{list(index.signals)}; retrain it")
         return featurizer
@@ -71,8 +84,15 @@ class Reranker:
             if not ids:
                 run[need.id] = {}
                 continue
-            model = self.score_features(featurizer.transform([need] * len(ids), ids)) if self.blend_weight else \
-                np.zeros(len(ids))
+            if self.blend_weight:
+                features = featurizer.transform([need] * len(ids), ids)
+                if self.cross_encoder is not None:
+                    results = [index.records[r] for r in ids]
+                    features = with_cross_encoder_columns(features, self.cross_encoder, need, results,
+                                                          self.cross_encoder_candidates)
+                model = self.score_features(features)
+            else:
+                model = np.zeros(len(ids))
             scores = blend_scores(model, self.blend_weight)
             run[need.id] = {d: float(s) for d, s in zip(ids, scores)}
         return run
@@ -90,15 +110,32 @@ class Reranker:
             "candidates": self.candidates, "blend_weight": self.blend_weight, "feature_version": FEATURE_VERSION,
             **self.info,
         }
-        return save_artefact(folder, RANKER_KIND, info, {"ranker": self.booster.model_to_string()})
+        blobs = {}
+        if self.cross_encoder is not None:
+            store_in_artefact(self.cross_encoder, info, blobs)
+            info["cross_encoder_candidates"] = self.cross_encoder_candidates
+        return save_artefact(folder, RANKER_KIND, info, {"ranker": self.booster.model_to_string()}, blobs)
 
     @classmethod
     def load(cls, folder: str | Path) -> Reranker:
-        info, models = load_artefact(folder, RANKER_KIND)
+        info, models, blobs = load_artefact_with_blobs(folder, RANKER_KIND)
         if info.get("feature_version") != FEATURE_VERSION:
             raise ArtefactError(f"{folder}: ranker uses feature version {info.get('feature_version')}; retrain it")
         booster = lgb.Booster(model_str=models["ranker"])
         names, signals, depth = info.pop("feature_names"), info.pop("signals"), info.pop("depth")
         candidates, weight = info.pop("candidates"), info.pop("blend_weight")
+        top = info.pop("cross_encoder_candidates", CROSS_ENCODER_CANDIDATES)
+        cross_encoder = load_from_artefact(folder, info, blobs)
         return cls(booster, names, signals, depth, candidates, weight,
-                   {k: v for k, v in info.items() if k != "feature_version"})
+                   {k: v for k, v in info.items() if k != "feature_version"}, cross_encoder, top)
+
+
+def with_cross_encoder_columns(
+    features: np.ndarray, cross_encoder: CrossEncoder, need: Record, results: Sequence[Record], top: int,
+) -> np.ndarray:
+    """One need's candidate features (hybrid order) with the cross-encoder's columns for the first ``top``."""
+    columns = np.full((len(results), len(cross_encoder.names)), np.nan)
+    n = min(top, len(results))
+    if n:
+        columns[:n] = cross_encoder.cumulative([need] * n, list(results[:n]))
+    return np.hstack([features, columns])

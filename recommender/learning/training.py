@@ -20,9 +20,15 @@ from tqdm.auto import tqdm
 
 from recommender.errors import UserError
 from recommender.hybrid import HybridIndex
+from recommender.learning.cross_encoder import (
+    CrossEncoder,
+    CrossEncoderConfig,
+    fit_cross_encoder,
+    out_of_fold_cumulative,
+)
 from recommender.learning.features import CORPUS_DEPTH, PairFeaturizer
 from recommender.learning.grader import Grader
-from recommender.learning.ranker import RERANK_CANDIDATES, Reranker, blend_scores
+from recommender.learning.ranker import CROSS_ENCODER_CANDIDATES, RERANK_CANDIDATES, Reranker, blend_scores
 from recommender.records import Record, load_records
 
 Qrels = Mapping[str, Mapping[str, int]]
@@ -42,6 +48,7 @@ RANKER_PARAMS: dict[str, Any] = {
 RANKER_ROUNDS = 100
 BLEND_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # the model's weight against the hybrid order (0: hybrid only)
 CALIBRATION_FOLDS = 3
+CROSS_ENCODER_FOLDS = 5  # cross-encoders trained to give every judged pair an out-of-fold probability
 
 
 class TrainingDataError(UserError, ValueError):
@@ -119,13 +126,44 @@ def fit_grader(
     return Grader(levels, boosters, calibration, feature_names, signals, depth, info)
 
 
-def train_grader(index: HybridIndex, needs: Sequence[Record], qrels: Qrels, seed: int = 0) -> Grader:
-    """Learn to grade (need, result) pairs from judgements against the results in ``index``."""
+def train_grader(
+    index: HybridIndex, needs: Sequence[Record], qrels: Qrels, seed: int = 0,
+    cross_encoder: CrossEncoderConfig | None = None, work: Path | None = None, progress: bool = True,
+) -> Grader:
+    """Learn to grade (need, result) pairs from judgements against the results in ``index``.
+
+    ``cross_encoder``: also fine-tune the cross-encoder and stack it: its out-of-fold probabilities (folds
+    split by need) become three more features, a final cross-encoder is trained on every pair, and a plain
+    grader without them is kept beside it. ``work``: where its folds and epochs are checkpointed (resumable).
+    """
     pair_needs, pair_ids, grades = judged_pairs(index, needs, qrels)
     featurizer = PairFeaturizer(index)
     features = featurizer.transform(pair_needs, pair_ids)
-    return fit_grader(features, grades, [n.id for n in pair_needs], featurizer.names, featurizer.signals,
-                      featurizer.depth, seed)
+    groups = [n.id for n in pair_needs]
+    plain = fit_grader(features, grades, groups, featurizer.names, featurizer.signals, featurizer.depth, seed)
+    if cross_encoder is None:
+        return plain
+    results = [index.records[r] for r in pair_ids]
+    stacked, model = _stack_cross_encoder(pair_needs, results, grades, plain.levels, cross_encoder, work, progress)
+    grader = fit_grader(np.hstack([features, stacked]), grades, groups, featurizer.names + model.names,
+                        featurizer.signals, featurizer.depth, seed, plain.levels)
+    return Grader(grader.levels, grader.boosters, grader.calibration, grader.feature_names, grader.signals,
+                  grader.depth, {**grader.info, "cross_encoder_folds": CROSS_ENCODER_FOLDS}, model, plain)
+
+
+def _stack_cross_encoder(
+    needs: Sequence[Record], results: Sequence[Record], grades: Sequence[int], levels: Sequence[int],
+    config: CrossEncoderConfig, work: Path | None, progress: bool,
+) -> tuple[np.ndarray, CrossEncoder]:
+    """Out-of-fold cross-encoder probabilities of the pairs (folds by need), and one trained on all of them."""
+    groups = np.asarray([n.id for n in needs])
+    if len(set(groups)) < 2:
+        raise TrainingDataError("a cross-encoder needs judgements of at least two needs (its folds split by need)")
+    folds = list(GroupKFold(min(CROSS_ENCODER_FOLDS, len(set(groups)))).split(groups, groups=groups))
+    stacked, _ = out_of_fold_cumulative(needs, results, grades, folds, levels, config, work, progress)
+    final = fit_cross_encoder(needs, results, grades, levels, config,
+                              work / "final" if work is not None else None, progress, desc="cross-encoder (all pairs)")
+    return stacked, final
 
 
 def candidate_features(
@@ -214,22 +252,60 @@ def fit_ranker(
 
 def train_reranker(
     index: HybridIndex, needs: Sequence[Record], qrels: Qrels, seed: int = 0, candidates: int = RERANK_CANDIDATES,
+    cross_encoder: CrossEncoderConfig | None = None, work: Path | None = None, progress: bool = True,
+    cross_encoder_candidates: int = CROSS_ENCODER_CANDIDATES,
 ) -> Reranker:
-    """Learn to re-rank the hybrid's top candidates from judgements (unjudged candidates count as 0)."""
+    """Learn to re-rank the hybrid's top candidates from judgements (unjudged candidates count as 0).
+
+    ``cross_encoder``: also fine-tune the cross-encoder on the judged pairs; each need's top
+    ``cross_encoder_candidates`` get its probabilities as features, out of fold (folds split by need: a
+    candidate is scored by a cross-encoder that never saw its need), and a final one, trained on every
+    judged pair, scores new needs' candidates."""
     featurizer = PairFeaturizer(index)
     judged = [n for n in needs if n.id in qrels]
     if not judged:
         raise TrainingDataError("none of the training needs has a judgement: check the ids of needs and qrels")
-    features, labels, groups, _ = candidate_features(featurizer, judged, qrels, candidates)
-    return fit_ranker(features, labels, groups, featurizer.names, featurizer.signals, featurizer.depth,
-                      candidates, seed)
+    features, labels, groups, ids = candidate_features(featurizer, judged, qrels, candidates, progress)
+    if cross_encoder is None:
+        return fit_ranker(features, labels, groups, featurizer.names, featurizer.signals, featurizer.depth,
+                          candidates, seed)
+    pair_needs, pair_ids, grades = judged_pairs(index, judged, qrels)
+    pair_groups = np.asarray([n.id for n in pair_needs])
+    if len(set(pair_groups)) < 2:
+        raise TrainingDataError("a cross-encoder needs judgements of at least two needs (its folds split by need)")
+    rows_of: dict[str, list[int]] = {}
+    for row, need_id in enumerate(groups):
+        rows_of.setdefault(need_id, []).append(row)
+    by_id = {n.id: n for n in judged}
+    folds = list(GroupKFold(min(CROSS_ENCODER_FOLDS, len(set(pair_groups)))).split(pair_groups, groups=pair_groups))
+    scored: list[list[int]] = []  # per fold, the candidate rows its cross-encoder scores
+    extra = []
+    for _, held in folds:
+        rows = [r for q in sorted(set(pair_groups[held])) for r in rows_of.get(q, [])[:cross_encoder_candidates]]
+        scored.append(rows)
+        extra.append(([by_id[groups[r]] for r in rows], [index.records[ids[r]] for r in rows]))
+    results = [index.records[r] for r in pair_ids]
+    levels = sorted({int(g) for g in grades})
+    _, values = out_of_fold_cumulative(pair_needs, results, grades, folds, levels, cross_encoder, work, progress,
+                                       extra)
+    columns = np.full((len(labels), len(levels) - 1), np.nan)
+    for rows, fold_values in zip(scored, values):
+        if rows:
+            columns[rows] = fold_values
+    final = fit_cross_encoder(pair_needs, results, grades, levels, cross_encoder,
+                              work / "final" if work is not None else None, progress, desc="cross-encoder (all pairs)")
+    ranker = fit_ranker(np.hstack([features, columns]), labels, groups, featurizer.names + final.names,
+                        featurizer.signals, featurizer.depth, candidates, seed)
+    ranker.cross_encoder, ranker.cross_encoder_candidates = final, cross_encoder_candidates
+    return ranker
 
 
 def train_reranker_from_files(
-    index: HybridIndex, train_needs_path: Path, train_qrels_path: Path, results: list[Record]
+    index: HybridIndex, train_needs_path: Path, train_qrels_path: Path, results: list[Record],
+    cross_encoder: CrossEncoderConfig | None = None, work: Path | None = None,
 ) -> Reranker:
-    """What ``techmatch eval --train-needs --train-qrels`` uses: read the files, train the re-ranker."""
+    """What ``techmatch eval --train-needs --train-qrels [--cross-encoder]`` uses: read the files, train."""
     from recommender.trec import read_qrels
 
     needs, _ = load_records(train_needs_path, "need")
-    return train_reranker(index, needs, read_qrels(train_qrels_path))
+    return train_reranker(index, needs, read_qrels(train_qrels_path), cross_encoder=cross_encoder, work=work)

@@ -100,6 +100,7 @@ class IndexSync:
             log.warning("index at %s unusable (%s): rebuilding from the database", self.folder, exc)
             return self._rebuild(sessions)
         self.engine.matcher = matcher  # nothing searches yet: the app serves once this returns
+        self._grader_mode()
         report = SyncReport()
         for kind in ROWS:
             report.upserted[kind], report.deleted[kind] = self._sync_side(sessions, kind)  # type: ignore[arg-type]
@@ -142,6 +143,13 @@ class IndexSync:
             rows = session.scalars(select(row_type).where(row_type.id.in_(list(ids))).order_by(row_type.id)).all()
             return [row_record(r, kind) for r in rows]
 
+    def _grader_mode(self) -> None:
+        """A grader with a cross-encoder grades online with its plain twin unless the settings ask for it
+        (TECHMATCH_SERVE_CROSS_ENCODER): tens of milliseconds a pair would break the latency target."""
+        grader = self.engine.matcher.grader
+        if grader is not None and getattr(grader, "cross_encoder", None) is not None:
+            grader.use_cross_encoder = self.settings.serve_cross_encoder
+
     def rebuild(self, sessions: sessionmaker[Session]) -> SyncReport:
         """Index everything in the database from scratch (``techmatch reindex``)."""
         self.sessions = sessions
@@ -152,6 +160,7 @@ class IndexSync:
         report = SyncReport(rebuilt=True)
         self.engine.matcher = Matcher.empty(self.settings)
         self.engine.reload_grader()
+        self._grader_mode()
         for kind in ROWS:
             row_type = ROWS[kind]
             with sessions() as session:

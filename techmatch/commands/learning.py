@@ -28,10 +28,38 @@ def _read_qrels(path: Path):
     return qrels
 
 
-def _train_grader(index, needs, qrels, seed: int):
+CrossEncoderOption = Annotated[bool, typer.Option(
+    "--cross-encoder", help="also fine-tune the e5 cross-encoder on the judged pairs and feed the learned model its "
+    "out-of-fold probabilities (CPU minutes per fold, resumable; eval/benchmarks/CROSS_ENCODER.md)")]
+EpochsOption = Annotated[int, typer.Option("--cross-encoder-epochs", min=1, max=20, help="its epochs")]
+LayersOption = Annotated[int, typer.Option("--cross-encoder-layers", min=1, max=12,
+                                           help="its top layers that learn (the others stay frozen)")]
+WorkOption = Annotated[Path | None, typer.Option(
+    "--work", help="folder for its checkpoints (a rerun resumes); default: <data folder>/cross-encoder-work")]
+
+
+def cross_encoder_config(enabled: bool, epochs: int, layers: int, seed: int):
+    if not enabled:
+        return None
+    from recommender.learning.cross_encoder import CrossEncoderConfig
+
+    return CrossEncoderConfig(epochs=epochs, train_layers=layers, seed=seed)
+
+
+def work_folder(work: Path | None) -> Path:
+    from recommender.settings import default_data_dir
+
+    folder = work or default_data_dir() / "cross-encoder-work"
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--work {folder} is a file, not a folder")
+    return folder
+
+
+def _train_grader(index, needs, qrels, seed: int, cross_encoder=None, work: Path | None = None):
     from recommender.learning.training import train_grader
 
-    return train_grader(index, needs, qrels, seed=seed)  # a TrainingDataError says what does not fit
+    # a TrainingDataError says what does not fit
+    return train_grader(index, needs, qrels, seed=seed, cross_encoder=cross_encoder, work=work)
 
 
 def grade(
@@ -44,6 +72,10 @@ def grade(
     seed: Annotated[int, typer.Option("--seed", help="model seed")] = 0,
     with_probability: Annotated[bool, typer.Option("--with-probability", help="add the grade's probability")] = False,
     save_grader: Annotated[Path | None, typer.Option("--save-grader", help="also save the grader here")] = None,
+    cross_encoder: CrossEncoderOption = False,
+    cross_encoder_epochs: EpochsOption = 3,
+    cross_encoder_layers: LayersOption = 4,
+    work: WorkOption = None,
 ) -> None:
     """Learn the relevance grade from judged pairs, then grade every pair of --pairs (the contract)."""
     from recommender.pipeline import new_index
@@ -54,6 +86,8 @@ def grade(
     output_file(out, [train_needs, train_qrels, needs, results, pairs])
     if save_grader is not None:
         output_folder(save_grader, [train_needs, train_qrels, needs, results, pairs, out], "--save-grader")
+    config = cross_encoder_config(cross_encoder, cross_encoder_epochs, cross_encoder_layers, seed)
+    work = work_folder(work) if cross_encoder else None
     pair_list = read_pairs(pairs)
     if not pair_list:
         raise UserError(f"{pairs}: no pairs to grade in this file (need_id<TAB>result_id a line)")
@@ -69,7 +103,7 @@ def grade(
     qrels = _read_qrels(train_qrels)
     index = new_index("result")
     index.build(result_records)
-    grader = _train_grader(index, train_records, qrels, seed)
+    grader = _train_grader(index, train_records, qrels, seed, config, work)
     if save_grader is not None:
         grader.save(save_grader)
     proba = grader.predict_proba(index, [need_records[n] for n, _ in pair_list], [r for _, r in pair_list])
@@ -99,19 +133,28 @@ def train(
         HOLDOUT_FRACTION),
     seed: Annotated[int, typer.Option("--seed", help="split and model seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+    cross_encoder: CrossEncoderOption = False,
+    cross_encoder_epochs: EpochsOption = 3,
+    cross_encoder_layers: LayersOption = 4,
+    work: WorkOption = None,
     contrastive: Annotated[bool, typer.Option("--contrastive", help="first fine-tune the dense model (e5-small) on "
                                               "the judgements; re-embed the results with it only if out-of-fold "
                                               "recall@100 improves")] = False,
-    folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="--contrastive: folds split by need")] = 5,
-    train_layers: Annotated[int, typer.Option("--train-layers", min=1, max=12, help="--contrastive: top layers "
-                                              "fine-tuned")] = 2,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=50, help="--contrastive: passes over the pairs")] = 4,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="--contrastive: torch threads")] = 2,
-    recall_at: Annotated[int, typer.Option("--recall-at", min=1, help="--contrastive: kept only if recall at this "
-                                           "depth improves (100; lower it for a corpus of a few hundred)")] = 100,
+    contrastive_folds: Annotated[int, typer.Option("--contrastive-folds", min=2, max=20,
+                                                   help="its folds, split by need")] = 5,
+    contrastive_layers: Annotated[int, typer.Option("--contrastive-layers", min=1, max=12,
+                                                    help="its top layers that learn (the others stay frozen)")] = 2,
+    contrastive_epochs: Annotated[int, typer.Option("--contrastive-epochs", min=1, max=50, help="its epochs")] = 4,
+    contrastive_threads: Annotated[int, typer.Option("--contrastive-threads", min=1, max=64,
+                                                     help="its torch threads")] = 2,
+    contrastive_recall_at: Annotated[int, typer.Option("--contrastive-recall-at", min=1, help="kept only if recall at "
+                                                       "this depth improves (lower it for a corpus of a few hundred)")
+                                     ] = 100,
 ) -> None:
     """Retrain the grader from judged files plus broker feedback; install it only if it is not worse.
 
+    With --cross-encoder the held-back needs also score the same grader without it, so the report shows
+    what the cross-encoder adds; the service grades without it unless TECHMATCH_SERVE_CROSS_ENCODER=true.
     With --contrastive the dense model is fine-tuned first (in-batch and judged grade-0 negatives) and kept only
     when it improves out-of-fold recall@100; the grader is then retrained on the index as it stands."""
     from sklearn.model_selection import GroupShuffleSplit
@@ -123,6 +166,8 @@ def train(
 
     if not qrels and not feedback:
         raise UserError("nothing to learn from: give --qrels FILE (with --needs) and/or --feedback FILE")
+    config = cross_encoder_config(cross_encoder, cross_encoder_epochs, cross_encoder_layers, seed)
+    work = work_folder(work) if cross_encoder else None
     matcher = Matcher.load(index_dir)
     needs_by_id = dict(matcher.needs.records) if matcher.needs is not None else {}
     for path in needs or []:
@@ -140,13 +185,13 @@ def train(
     if contrastive:
         from techmatch.commands.contrastive import run_contrastive
 
-        tuned = run_contrastive(index_dir, matcher, needs_by_id, judgements, folds, train_layers, epochs, threads,
-                                seed, recall_at)
+        tuned = run_contrastive(index_dir, matcher, needs_by_id, judgements, contrastive_folds, contrastive_layers,
+                                contrastive_epochs, contrastive_threads, seed, contrastive_recall_at)
     train_idx, held_idx = next(GroupShuffleSplit(1, test_size=holdout, random_state=seed).split(need_ids,
                                                                                                groups=need_ids))
     train_q = {q: judgements[q] for q in need_ids[train_idx]}
     held_q = {q: judgements[q] for q in need_ids[held_idx]}
-    candidate = _train_grader(matcher.results, list(needs_by_id.values()), train_q, seed)
+    candidate = _train_grader(matcher.results, list(needs_by_id.values()), train_q, seed, config, work)
     held_needs, held_ids, held_grades = judged_pairs(matcher.results, list(needs_by_id.values()), held_q)
     median = int(np.median([g for q in train_q.values() for g in q.values()]))
     report = {
@@ -157,6 +202,9 @@ def train(
         "before": None, "after": round(grade_score(held_grades, candidate.predict_grade(
             matcher.results, held_needs, held_ids)), 4),
     }
+    if candidate.plain is not None:
+        report["after_without_cross_encoder"] = round(grade_score(held_grades, candidate.plain.predict_grade(
+            matcher.results, held_needs, held_ids)), 4)
     if matcher.grader is not None:
         try:
             report["before"] = round(grade_score(held_grades, matcher.grader.predict_grade(
@@ -181,6 +229,8 @@ def train(
     typer.echo(f"  constant median grade: {report['constant_median']}")
     typer.echo(f"  installed grader (before): {report['before'] if report['before'] is not None else 'none'}")
     typer.echo(f"  retrained grader (after):  {report['after']}")
+    if "after_without_cross_encoder" in report:
+        typer.echo(f"  the same without the cross-encoder: {report['after_without_cross_encoder']}")
     typer.echo(f"{'installed' if install else 'NOT installed (worse than the installed grader)'}: "
                f"{index_dir / GRADER_FOLDER}")
 

@@ -10,6 +10,14 @@ from typing import Annotated
 import typer
 
 from recommender.errors import UserError
+from techmatch.commands.learning import (
+    CrossEncoderOption,
+    EpochsOption,
+    LayersOption,
+    WorkOption,
+    cross_encoder_config,
+    work_folder,
+)
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="e5-small (default), st:<name|folder>, static:<folder>")]
 SignalsOpt = Annotated[str | None, typer.Option("--signals", help="signals when building, e.g. dense,bm25,char")]
@@ -72,7 +80,8 @@ def _load_engine(index_dir: Path | None, results_path: Path, model: str | None, 
     return engine
 
 
-def _train_grader(engine, train_needs: Path, train_qrels: Path, skip_invalid: bool):
+def _train_grader(engine, train_needs: Path, train_qrels: Path, skip_invalid: bool, cross_encoder=None,
+                  work: Path | None = None):
     from recommender.learning.training import train_grader
     from recommender.records import load_records
     from recommender.trec import read_qrels
@@ -81,7 +90,8 @@ def _train_grader(engine, train_needs: Path, train_qrels: Path, skip_invalid: bo
     qrels = read_qrels(train_qrels)
     typer.echo(f"learning strengths from {sum(len(v) for v in qrels.values())} judgements of {len(qrels)} needs",
                err=True)
-    return train_grader(engine.matcher.results, needs, qrels, seed=0)  # TrainingDataError says what does not fit
+    # a TrainingDataError says what does not fit
+    return train_grader(engine.matcher.results, needs, qrels, seed=0, cross_encoder=cross_encoder, work=work)
 
 
 def shortlist_command(
@@ -96,14 +106,24 @@ def shortlist_command(
     xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="also write OUT with .xlsx (two sheets)")] = True,
     model: ModelOpt = None, signals: SignalsOpt = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="skip bad records and report them")] = False,
+    cross_encoder: CrossEncoderOption = False,
+    cross_encoder_epochs: EpochsOption = 3,
+    cross_encoder_layers: LayersOption = 4,
+    work: WorkOption = None,
 ) -> None:
-    """Rank every result by transferability (market pull + readiness), keep the top K with whom to push it to."""
+    """Rank every result by transferability (market pull + readiness), keep the top K with whom to push it to.
+
+    --cross-encoder (with --train-needs/--train-qrels) grades every need's candidates with the fine-tuned
+    cross-encoder too: CPU minutes of training per fold, then tens of milliseconds a candidate."""
     from recommender.records import load_records
     from recommender.triage import load_enterprises, load_funds
     from recommender.triage.export import write_csv, write_xlsx
 
     if (train_needs is None) != (train_qrels is None):
         raise UserError("--train-needs and --train-qrels go together")
+    if cross_encoder and train_needs is None:
+        raise UserError("--cross-encoder learns from judgements: give --train-needs and --train-qrels too")
+    work = work_folder(work) if cross_encoder else None
     if out.suffix.lower() != ".csv":
         raise UserError(f"--out must name a .csv file, got '{out}'")
     from techmatch.checks import output_file
@@ -119,7 +139,8 @@ def shortlist_command(
     enterprise_map = load_enterprises(enterprises) if enterprises else None
     engine = _load_engine(index_dir, results, model, signals, skip_invalid)
     if train_needs and train_qrels:
-        grader = _train_grader(engine, train_needs, train_qrels, skip_invalid)
+        config = cross_encoder_config(cross_encoder, cross_encoder_epochs, cross_encoder_layers, 0)
+        grader = _train_grader(engine, train_needs, train_qrels, skip_invalid, config, work)
     else:  # an index folder may carry a grader installed by 'techmatch train': use what it learned
         grader = engine.grader
         if grader is not None:
