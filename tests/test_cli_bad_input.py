@@ -113,6 +113,8 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "output is an input": ("index --results {results_csv} --out {results_csv}", "is a file, not a folder"),
         "option out of range": ("index --results {results} --out {root}/o5 --signals dense,nosuch",
                                 "unknown signal(s) ['nosuch']"),
+        "missing tuned model": ("index --results {results} --out {root}/o6 --model e5-tuned:{missing}",
+                                "no tuned e5 weights here"),
     },
     "match": {
         "missing index": ("match --index {missing} --text 电池", "not a techmatch index folder"),
@@ -198,6 +200,11 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "option out of range": ("train --index {index} --qrels {qrels} --holdout 0.9", "'--holdout'"),
         "cross-encoder option out of range": ("train --index {index} --qrels {qrels} --cross-encoder "
                                               "--cross-encoder-epochs 0", "'--cross-encoder-epochs'"),
+        "contrastive option out of range": ("train --index {index} --qrels {qrels} --contrastive "
+                                            "--contrastive-layers 13", "'--contrastive-layers'"),
+        "contrastive, too few judged needs": ("train --index {index} --qrels {qrels} --contrastive "
+                                              "--contrastive-folds 5",
+                                              "for at least 5 indexed needs (one fold each), got 4"),
     },
     "distil-static": {
         "missing file": ("distil-static --words {missing} --out {root}/d1", "does not exist"),

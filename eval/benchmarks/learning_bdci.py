@@ -70,8 +70,22 @@ def main(
     timings = {"index_seconds": round(index_seconds, 1), "judged_feature_seconds": round(judged_seconds, 1),
                "candidate_feature_seconds": round(candidate_seconds, 1)}
     typer.echo(json.dumps({**{s: r["figures"] for s, r in per_split.items()}, **timings}, ensure_ascii=False))
-    out.write_text(_report(per_split, timings, folds, candidates, min_grade, seed, splits), encoding="utf-8")
+    text = _report(per_split, timings, folds, candidates, min_grade, seed, splits)
+    kept = _other_sections(out)
+    out.write_text(text.rstrip("\n") + ("\n\n" + kept if kept else "") + "\n", encoding="utf-8")
     typer.echo(f"wrote {out}")
+
+
+def _other_sections(out: Path) -> str:
+    """What follows this report in the file: ``contrastive_bdci``'s section (from its first marker on, its notes
+    included), kept when this report is rewritten."""
+    from eval.benchmarks.contrastive_bdci import BEGIN
+
+    if not out.exists():
+        return ""
+    text = out.read_text(encoding="utf-8")
+    start = text.find(BEGIN)
+    return text[start:].strip("\n") if start >= 0 else ""
 
 
 @dataclass

@@ -137,11 +137,26 @@ def train(
     cross_encoder_epochs: EpochsOption = 3,
     cross_encoder_layers: LayersOption = 4,
     work: WorkOption = None,
+    contrastive: Annotated[bool, typer.Option("--contrastive", help="first fine-tune the dense model (e5-small) on "
+                                              "the judgements; re-embed the results with it only if out-of-fold "
+                                              "recall@100 improves")] = False,
+    contrastive_folds: Annotated[int, typer.Option("--contrastive-folds", min=2, max=20,
+                                                   help="its folds, split by need")] = 5,
+    contrastive_layers: Annotated[int, typer.Option("--contrastive-layers", min=1, max=12,
+                                                    help="its top layers that learn (the others stay frozen)")] = 2,
+    contrastive_epochs: Annotated[int, typer.Option("--contrastive-epochs", min=1, max=50, help="its epochs")] = 4,
+    contrastive_threads: Annotated[int, typer.Option("--contrastive-threads", min=1, max=64,
+                                                     help="its torch threads")] = 2,
+    contrastive_recall_at: Annotated[int, typer.Option("--contrastive-recall-at", min=1, help="kept only if recall at "
+                                                       "this depth improves (lower it for a corpus of a few hundred)")
+                                     ] = 100,
 ) -> None:
     """Retrain the grader from judged files plus broker feedback; install it only if it is not worse.
 
     With --cross-encoder the held-back needs also score the same grader without it, so the report shows
-    what the cross-encoder adds; the service grades without it unless TECHMATCH_SERVE_CROSS_ENCODER=true."""
+    what the cross-encoder adds; the service grades without it unless TECHMATCH_SERVE_CROSS_ENCODER=true.
+    With --contrastive the dense model is fine-tuned first (in-batch and judged grade-0 negatives) and kept only
+    when it improves out-of-fold recall@100; the grader is then retrained on the index as it stands."""
     from sklearn.model_selection import GroupShuffleSplit
 
     from recommender.learning.feedback import feedback_to_qrels, merge_qrels, read_feedback_file
@@ -166,6 +181,12 @@ def train(
     need_ids = np.asarray(sorted(judgements))
     if len(need_ids) < 4:
         raise UserError(f"judgements cover only {len(need_ids)} needs: at least 4 are needed to hold some back")
+    tuned = None
+    if contrastive:
+        from techmatch.commands.contrastive import run_contrastive
+
+        tuned = run_contrastive(index_dir, matcher, needs_by_id, judgements, contrastive_folds, contrastive_layers,
+                                contrastive_epochs, contrastive_threads, seed, contrastive_recall_at)
     train_idx, held_idx = next(GroupShuffleSplit(1, test_size=holdout, random_state=seed).split(need_ids,
                                                                                                groups=need_ids))
     train_q = {q: judgements[q] for q in need_ids[train_idx]}
@@ -194,9 +215,15 @@ def train(
     report["installed"] = bool(install)
     if install:
         Matcher.install_grader(index_dir, candidate)
+    if tuned is not None:
+        report["contrastive"] = tuned
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
+    if tuned is not None:
+        from techmatch.commands.contrastive import echo_report
+
+        echo_report(tuned, index_dir)
     typer.echo(f"held back {report['held_back_needs']} needs ({report['held_back_pairs']} pairs); "
                f"score {report['metric']}")
     typer.echo(f"  constant median grade: {report['constant_median']}")
