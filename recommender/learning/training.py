@@ -7,7 +7,7 @@ pairs with a model trained on them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,8 @@ def train_grader(
     if cross_encoder is None:
         return plain
     results = [index.records[r] for r in pair_ids]
-    stacked, model = _stack_cross_encoder(pair_needs, results, grades, plain.levels, cross_encoder, work, progress)
+    stacked, _, model = _stack_cross_encoder(pair_needs, results, grades, plain.levels, cross_encoder, work,
+                                             progress)
     grader = fit_grader(np.hstack([features, stacked]), grades, groups, featurizer.names + model.names,
                         featurizer.signals, featurizer.depth, seed, plain.levels)
     return Grader(grader.levels, grader.boosters, grader.calibration, grader.feature_names, grader.signals,
@@ -154,16 +155,21 @@ def train_grader(
 def _stack_cross_encoder(
     needs: Sequence[Record], results: Sequence[Record], grades: Sequence[int], levels: Sequence[int],
     config: CrossEncoderConfig, work: Path | None, progress: bool,
-) -> tuple[np.ndarray, CrossEncoder]:
-    """Out-of-fold cross-encoder probabilities of the pairs (folds by need), and one trained on all of them."""
+    extra_pairs: Callable[[list[str]], tuple[list[Record], list[Record]]] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray], CrossEncoder]:
+    """Out-of-fold cross-encoder probabilities of the pairs (folds by need), and one trained on all of them.
+
+    ``extra_pairs``: given a fold's held need ids, more pairs that fold's cross-encoder scores (the held needs'
+    candidates, for the re-ranker); their probabilities are returned per fold."""
     groups = np.asarray([n.id for n in needs])
     if len(set(groups)) < 2:
         raise TrainingDataError("a cross-encoder needs judgements of at least two needs (its folds split by need)")
     folds = list(GroupKFold(min(CROSS_ENCODER_FOLDS, len(set(groups)))).split(groups, groups=groups))
-    stacked, _ = out_of_fold_cumulative(needs, results, grades, folds, levels, config, work, progress)
+    extra = [extra_pairs(sorted(set(groups[held]))) for _, held in folds] if extra_pairs is not None else ()
+    stacked, extras = out_of_fold_cumulative(needs, results, grades, folds, levels, config, work, progress, extra)
     final = fit_cross_encoder(needs, results, grades, levels, config,
                               work / "final" if work is not None else None, progress, desc="cross-encoder (all pairs)")
-    return stacked, final
+    return stacked, extras, final
 
 
 def candidate_features(
@@ -270,30 +276,25 @@ def train_reranker(
         return fit_ranker(features, labels, groups, featurizer.names, featurizer.signals, featurizer.depth,
                           candidates, seed)
     pair_needs, pair_ids, grades = judged_pairs(index, judged, qrels)
-    pair_groups = np.asarray([n.id for n in pair_needs])
-    if len(set(pair_groups)) < 2:
-        raise TrainingDataError("a cross-encoder needs judgements of at least two needs (its folds split by need)")
     rows_of: dict[str, list[int]] = {}
     for row, need_id in enumerate(groups):
         rows_of.setdefault(need_id, []).append(row)
     by_id = {n.id: n for n in judged}
-    folds = list(GroupKFold(min(CROSS_ENCODER_FOLDS, len(set(pair_groups)))).split(pair_groups, groups=pair_groups))
     scored: list[list[int]] = []  # per fold, the candidate rows its cross-encoder scores
-    extra = []
-    for _, held in folds:
-        rows = [r for q in sorted(set(pair_groups[held])) for r in rows_of.get(q, [])[:cross_encoder_candidates]]
+
+    def held_candidates(held_needs: list[str]) -> tuple[list[Record], list[Record]]:
+        rows = [r for q in held_needs for r in rows_of.get(q, [])[:cross_encoder_candidates]]
         scored.append(rows)
-        extra.append(([by_id[groups[r]] for r in rows], [index.records[ids[r]] for r in rows]))
+        return [by_id[groups[r]] for r in rows], [index.records[ids[r]] for r in rows]
+
     results = [index.records[r] for r in pair_ids]
     levels = sorted({int(g) for g in grades})
-    _, values = out_of_fold_cumulative(pair_needs, results, grades, folds, levels, cross_encoder, work, progress,
-                                       extra)
+    _, values, final = _stack_cross_encoder(pair_needs, results, grades, levels, cross_encoder, work, progress,
+                                            held_candidates)
     columns = np.full((len(labels), len(levels) - 1), np.nan)
     for rows, fold_values in zip(scored, values):
         if rows:
             columns[rows] = fold_values
-    final = fit_cross_encoder(pair_needs, results, grades, levels, cross_encoder,
-                              work / "final" if work is not None else None, progress, desc="cross-encoder (all pairs)")
     ranker = fit_ranker(np.hstack([features, columns]), labels, groups, featurizer.names + final.names,
                         featurizer.signals, featurizer.depth, candidates, seed)
     ranker.cross_encoder, ranker.cross_encoder_candidates = final, cross_encoder_candidates
