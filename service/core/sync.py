@@ -147,7 +147,7 @@ class IndexSync:
         """A grader with a cross-encoder grades online with its plain twin unless the settings ask for it
         (TECHMATCH_SERVE_CROSS_ENCODER): tens of milliseconds a pair would break the latency target."""
         grader = self.engine.matcher.grader
-        if grader is not None and getattr(grader, "cross_encoder", None) is not None:
+        if grader is not None and grader.cross_encoder is not None:
             grader.use_cross_encoder = self.settings.serve_cross_encoder
 
     def rebuild(self, sessions: sessionmaker[Session]) -> SyncReport:
