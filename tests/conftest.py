@@ -26,6 +26,19 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("TECHMATCH_CACHE_DIR", str(cache))
 
 
+@pytest.fixture(scope="module")
+def fixture_index():
+    """The fixture world's results indexed by the shipped pipeline, and its needs: one build per test module."""
+    from recommender.pipeline import new_index
+    from recommender.records import load_records
+
+    needs, _ = load_records(FIXTURES / "needs.jsonl", "need")
+    results, _ = load_records(FIXTURES / "results.jsonl", "result")
+    index = new_index("result")
+    index.build(results)
+    return index, needs
+
+
 @pytest.fixture
 def results_path() -> Path:
     return FIXTURES / "results.jsonl"

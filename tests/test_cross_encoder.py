@@ -1,4 +1,4 @@
-"""The cross-encoder (issue 12 item 3): real e5 weights, real training on the fixture world, kept tiny.
+"""The cross-encoder (issue 12 item 3): real e5 weights, real training on the fixture fixture_index, kept tiny.
 
 One transformer layer learns for a few epochs on 32 pairs, so each training takes seconds; what is checked
 is behaviour, not quality (quality is eval/benchmarks/CROSS_ENCODER.md): probabilities are monotone
@@ -24,8 +24,6 @@ from recommender.learning.cross_encoder import (
 )
 from recommender.learning.grader import Grader
 from recommender.learning.training import train_grader
-from recommender.pipeline import new_index
-from recommender.records import load_records
 from tests.conftest import FIXTURES
 from tests.test_learning import fixture_qrels
 
@@ -34,17 +32,9 @@ STACK = CrossEncoderConfig(tokens=32, train_layers=1, epochs=2, batch=8)  # 5 tr
 
 
 @pytest.fixture(scope="module")
-def world():
-    needs, _ = load_records(FIXTURES / "needs.jsonl", "need")
-    results, _ = load_records(FIXTURES / "results.jsonl", "result")
-    index = new_index("result")
-    index.build(results)
-    return index, needs, results
-
-
-@pytest.fixture(scope="module")
-def pairs(world):
-    _, needs, results = world
+def pairs(fixture_index):
+    index, needs = fixture_index
+    results = [index.records[f"R{i}"] for i in range(1, 9)]
     qrels = fixture_qrels()
     rows = [(n, r, qrels[n.id][r.id]) for n in needs for r in results]
     return [n for n, _, _ in rows], [r for _, r, _ in rows], np.array([g for _, _, g in rows])
@@ -95,14 +85,14 @@ def test_bad_settings_and_single_grades_are_refused(pairs):
 
 
 @pytest.fixture(scope="module")
-def stacked(world, tmp_path_factory) -> Grader:
-    index, needs, _ = world
+def stacked(fixture_index, tmp_path_factory) -> Grader:
+    index, needs = fixture_index
     return train_grader(index, needs, fixture_qrels(), cross_encoder=STACK,
                         work=tmp_path_factory.mktemp("ce-work"), progress=False)
 
 
-def test_the_grader_stacks_the_cross_encoder_and_keeps_a_plain_twin(world, stacked):
-    index, needs, _ = world
+def test_the_grader_stacks_the_cross_encoder_and_keeps_a_plain_twin(fixture_index, stacked):
+    index, needs = fixture_index
     assert stacked.cross_encoder is not None and stacked.plain is not None
     assert stacked.feature_names[-2:] == ["cross_encoder_ge1", "cross_encoder_ge3"]
     assert stacked.plain.feature_names == stacked.base_feature_names
@@ -116,8 +106,8 @@ def test_the_grader_stacks_the_cross_encoder_and_keeps_a_plain_twin(world, stack
         stacked.use_cross_encoder = True
 
 
-def test_the_stacked_grader_round_trips_and_refuses_damaged_weights(world, stacked, tmp_path: Path):
-    index, needs, _ = world
+def test_the_stacked_grader_round_trips_and_refuses_damaged_weights(fixture_index, stacked, tmp_path: Path):
+    index, needs = fixture_index
     folder = stacked.save(tmp_path / "grader")
     assert (folder / CROSS_ENCODER_FILE).is_file()
     loaded = Grader.load(folder)
@@ -164,12 +154,12 @@ def test_grade_with_the_cross_encoder_end_to_end_and_a_rerun_reuses_its_work(tmp
     assert {p: p.stat().st_mtime_ns for p in work.glob("fold*/held.npy")} == stamps  # and nothing retrained
 
 
-def test_the_service_grades_with_the_plain_twin_unless_told_otherwise(world, stacked, tmp_path: Path):
+def test_the_service_grades_with_the_plain_twin_unless_told_otherwise(fixture_index, stacked, tmp_path: Path):
     from recommender.matcher import Matcher
     from recommender.settings import PipelineSettings
     from service.core.sync import IndexSync
 
-    index, _, _ = world
+    index, _ = fixture_index
     for serve, expected in ((False, False), (True, True)):
         sync = IndexSync(tmp_path / f"index-{serve}", PipelineSettings(serve_cross_encoder=serve))
         sync.engine.matcher = Matcher(index, None, stacked)
@@ -178,11 +168,11 @@ def test_the_service_grades_with_the_plain_twin_unless_told_otherwise(world, sta
     stacked.use_cross_encoder = True
 
 
-def test_the_reranker_reads_the_cross_encoder_on_its_top_candidates_and_round_trips(world, tmp_path: Path):
+def test_the_reranker_reads_the_cross_encoder_on_its_top_candidates_and_round_trips(fixture_index, tmp_path: Path):
     from recommender.learning.ranker import Reranker
     from recommender.learning.training import train_reranker
 
-    index, needs, _ = world
+    index, needs = fixture_index
     ranker = train_reranker(index, needs, fixture_qrels(), candidates=8, cross_encoder=STACK,
                             work=tmp_path / "work", progress=False, cross_encoder_candidates=3)
     assert ranker.cross_encoder is not None and ranker.feature_names[-2:] == ranker.cross_encoder.names

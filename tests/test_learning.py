@@ -39,17 +39,8 @@ def write_qrels(qrels: dict[str, dict[str, int]], path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def world():
-    needs, _ = load_records(FIXTURES / "needs.jsonl", "need")
-    results, _ = load_records(FIXTURES / "results.jsonl", "result")
-    index = new_index("result")
-    index.build(results)
-    return index, needs
-
-
-@pytest.fixture(scope="module")
-def grader(world) -> Grader:
-    index, needs = world
+def grader(fixture_index) -> Grader:
+    index, needs = fixture_index
     return train_grader(index, needs, fixture_qrels(), seed=0)
 
 
@@ -58,8 +49,8 @@ def all_pairs(needs):
     return queries, [f"R{i}" for _ in needs for i in range(1, 9)]
 
 
-def test_grader_probabilities_are_distributions_and_rank_the_right_result_first(world, grader):
-    index, needs = world
+def test_grader_probabilities_are_distributions_and_rank_the_right_result_first(fixture_index, grader):
+    index, needs = fixture_index
     queries, ids = all_pairs(needs)
     proba = grader.predict_proba(index, queries, ids)
     assert grader.levels == [0, 1, 3]
@@ -74,12 +65,12 @@ def test_grader_probabilities_are_distributions_and_rank_the_right_result_first(
     assert grade_score(truth, grades) > grade_score(truth, [0] * len(truth))
 
 
-def test_engine_grades_from_the_hits_its_search_found_exactly_as_a_fresh_search_would(world, grader):
+def test_engine_grades_from_the_hits_its_search_found_exactly_as_a_fresh_search_would(fixture_index, grader):
     from recommender.engine import Engine
     from recommender.matcher import Matcher
     from recommender.records import free_text_need
 
-    index, needs = world
+    index, needs = fixture_index
     engine = Engine(Matcher(index, None, grader))
     queries = [*needs, free_text_need("冲压零件表面划痕裂纹的视觉自动检测")]
     for query, matches in zip(queries, engine.results_for(queries, 5)):
@@ -89,16 +80,16 @@ def test_engine_grades_from_the_hits_its_search_found_exactly_as_a_fresh_search_
             assert m.grade_probability == pytest.approx(float(row[grader.levels.index(m.grade)]), abs=1e-9)
 
 
-def test_training_is_deterministic_for_a_seed(world, grader):
-    index, needs = world
+def test_training_is_deterministic_for_a_seed(fixture_index, grader):
+    index, needs = fixture_index
     again = train_grader(index, needs, fixture_qrels(), seed=0)
     assert [b.model_to_string() for b in again.boosters] == [b.model_to_string() for b in grader.boosters]
     queries, ids = all_pairs(needs)
     assert np.array_equal(again.predict_proba(index, queries, ids), grader.predict_proba(index, queries, ids))
 
 
-def test_saved_grader_loads_and_predicts_the_same(world, grader, tmp_path: Path):
-    index, needs = world
+def test_saved_grader_loads_and_predicts_the_same(fixture_index, grader, tmp_path: Path):
+    index, needs = fixture_index
     grader.save(tmp_path / "grader")
     assert not list((tmp_path / "grader").glob("*.pkl"))
     loaded = Grader.load(tmp_path / "grader")
@@ -133,8 +124,8 @@ def test_grader_refuses_an_index_with_other_signals(grader):
         grader.predict_proba(index, needs[:1], ["R1"])
 
 
-def test_reranker_puts_the_right_result_first_and_round_trips(world, tmp_path: Path):
-    index, needs = world
+def test_reranker_puts_the_right_result_first_and_round_trips(fixture_index, tmp_path: Path):
+    index, needs = fixture_index
     reranker = train_reranker(index, needs, fixture_qrels(), seed=0, candidates=8)
     run = reranker.rerank_run(index, needs, {})
     for need in needs:
@@ -242,12 +233,12 @@ def test_train_installs_then_refuses_a_worse_grader_and_matches_carry_grades(tmp
         Matcher.load(index_dir)
 
 
-def test_learned_triage_strength_keeps_the_rank_and_puts_the_market_on_one_scale(world, grader):
+def test_learned_triage_strength_keeps_the_rank_and_puts_the_market_on_one_scale(fixture_index, grader):
     """Issue 12: the default blend is half the zero-shot rank strength, half P(grade 3) over the market's best."""
     from recommender.triage import weights as W
     from recommender.triage.market import market_pull, rank_candidates, rank_strengths
 
-    index, needs = world
+    index, needs = fixture_index
     zero = rank_candidates(index, needs, depth=8, progress=False)
     rank_strengths(zero)
     rank = {(c.need_id, c.result_id): c.strength for cands in zero.values() for c in cands}
