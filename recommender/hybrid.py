@@ -17,6 +17,7 @@ from typing import Any
 
 from embeddings.tokenizer import get_tokenizer
 from recommender.ann.base import IndexLoadError, read_manifest, write_manifest
+from recommender.duplicates import DuplicateGroups
 from recommender.explain import shared_key_terms
 from recommender.filters import ResultFilters, filter_values
 from recommender.fusion import RRF_K, reciprocal_rank_fusion
@@ -48,12 +49,13 @@ class Match:
     record: Record = field(repr=False)
     grade: int | None = None
     grade_probability: float | None = None
+    duplicates: list[str] = field(default_factory=list)  # the other members of its duplicate group, folded
 
     def to_dict(self, kind: Kind, with_record: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "rank": self.rank, "id": self.id, "title": self.title, "score": round(self.score, 6),
             "signals": {k: {"score": round(v.score, 6), "rank": v.rank} for k, v in self.signals.items()},
-            "shared_terms": self.shared_terms,
+            "shared_terms": self.shared_terms, "duplicates": list(self.duplicates),
         }
         if self.grade is not None:
             out["grade"] = self.grade
@@ -77,6 +79,7 @@ class HybridIndex:
         self.depth = depth
         self.records: dict[str, Record] = {}
         self.timings: dict[str, float] = {}
+        self.duplicates = DuplicateGroups()
 
     # -- changes ------------------------------------------------------------------------------
     def build(self, records: Sequence[Record]) -> None:
@@ -88,6 +91,9 @@ class HybridIndex:
             start = time.perf_counter()
             signal.fit(ids, docs, metadata)
             self.timings[f"fit_{name}"] = time.perf_counter() - start
+        start = time.perf_counter()
+        self.duplicates.build((r.id, r.title) for r in self.records.values())
+        self.timings["duplicates"] = time.perf_counter() - start
 
     def upsert(self, records: Sequence[Record]) -> None:
         """Add new records or replace existing ones, in every signal, without a rebuild."""
@@ -102,6 +108,7 @@ class HybridIndex:
         metadata = [filter_values(r) for r in records]
         for signal in self.signals.values():
             signal.upsert(ids, docs, metadata)
+        self.duplicates.upsert((r.id, r.title) for r in records)
 
     def delete(self, ids: Sequence[str]) -> int:
         present = [i for i in ids if i in self.records]
@@ -109,6 +116,7 @@ class HybridIndex:
             del self.records[i]
         for signal in self.signals.values():
             signal.delete(present)
+        self.duplicates.delete(present)
         return len(present)
 
     @property
@@ -130,7 +138,7 @@ class HybridIndex:
     # -- queries ------------------------------------------------------------------------------
     def search(
         self, queries: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None,
-        exclude: Sequence[set[str]] | None = None, explain: bool = True,
+        exclude: Sequence[set[str]] | None = None, explain: bool = True, collapse: bool = False,
     ) -> list[list[Match]]:
         """Top-k fused matches per query text; filters narrow by record fields.
 
@@ -140,18 +148,20 @@ class HybridIndex:
         so each rank is a rank among accepted records (as if only they were indexed); without one (FAISS),
         the ranks are ranks among all records, as before.
         """
-        return self.search_with_hits(queries, k, filters, exclude, explain)[0]
+        return self.search_with_hits(queries, k, filters, exclude, explain, collapse=collapse)[0]
 
     def search_with_hits(
         self, queries: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None,
         exclude: Sequence[set[str]] | None = None, explain: bool = True, hit_depth: int = 0,
+        collapse: bool = False,
     ) -> tuple[list[list[Match]], list[dict[str, Hits]]]:
         """``search``, plus each signal's own candidate list per query, at least ``hit_depth`` long.
 
         Without filters the lists are what a learned grader reads (each signal's ranks and score statistics
         over the corpus), so grading the matches costs no second search; with filters they may be filtered,
         so a grader must not read them. Fusion reads only each list's top ``depth`` (deeper with filters on
-        FAISS), so the matches are the same whatever ``hit_depth`` is."""
+        FAISS), so the matches are the same whatever ``hit_depth`` is. With ``collapse`` a duplicate group
+        shows once, as its best-ranked accepted member, with the other members' ids in ``Match.duplicates``."""
         if filters is not None and not filters.active():
             filters = None
         queries = [as_texts(q) for q in queries]
@@ -169,10 +179,16 @@ class HybridIndex:
             fused = reciprocal_rank_fusion(rankings, self.weights, self.rrf_k)
             skip = exclude[qi] if exclude else set()
             chosen: list[tuple[str, float]] = []
+            seen_groups: set[str] = set()
             for doc_id, score in fused:
                 record = self.records.get(doc_id)
                 if record is None or doc_id in skip or (filters is not None and not filters.accepts(record)):
                     continue
+                if collapse:
+                    group = self.duplicates.group_of(doc_id)
+                    if group in seen_groups:
+                        continue
+                    seen_groups.add(group)
                 chosen.append((doc_id, score))
                 if len(chosen) == k:
                     break
@@ -185,7 +201,8 @@ class HybridIndex:
                     r, s = own[name].get(doc_id, (None, 0.0))
                     signals[name] = SignalScore(float(s), r)
                 shared = shared_key_terms(query.text, record.text, query_terms=terms) if explain else []
-                matches.append(Match(doc_id, record.title, score, rank, signals, shared, record))
+                folded = [m for m in self.duplicates.members(doc_id) if m != doc_id] if collapse else []
+                matches.append(Match(doc_id, record.title, score, rank, signals, shared, record, duplicates=folded))
             self._fill_missing_scores(query, matches)
             out.append(matches)
         return out, hits_out
@@ -239,6 +256,7 @@ class HybridIndex:
         files = [RECORDS_FILE]
         for signal in self.signals.values():
             files += signal.save(folder)
+        files += self.duplicates.save(folder)
         dense = [s for s in self.signals.values() if hasattr(s, "embedder")]
         info = {
             "kind": f"hybrid-{self.kind}", "model": dense[0].embedder.name if dense else None,
@@ -265,6 +283,7 @@ class HybridIndex:
         self.records = records
         for signal in self.signals.values():
             signal.load(folder)
+        self.duplicates.load(folder, {r.id: r.title for r in records.values()})
         self.weights = {k: float(v) for k, v in info.get("weights", self.weights).items()}
         self.rrf_k = int(info.get("rrf_k", self.rrf_k))
         self.depth = int(info.get("depth", self.depth))

@@ -32,6 +32,10 @@ from recommender.trec import rank_documents
 
 __all__ = [
     "DEFAULT_METRICS",
+    "collapse",
+    "condensed_run",
+    "judged_at_k",
+    "judgement_figures",
     "evaluable_queries",
     "evaluate",
     "evaluate_per_query",
@@ -190,6 +194,59 @@ def recall_at_ks(
         raise ValueError(f"ks must be positive integers, got {ks}")
     means = evaluate(qrels, run, min_grade, [f"recall@{k}" for k in ks])
     return {k: means[f"recall@{k}"] for k in ks}
+
+
+def judged_at_k(qrels: QrelsLike, run: RunLike, k: int = 10, min_grade: int = 1) -> np.ndarray:
+    """Per evaluable need, the share of the top k that has a judgement (any grade) for it (ir-measures' Judged@k).
+
+    The denominator is k, as in ir-measures: a list shorter than k, or a need missing from the run, has its
+    empty slots counted as unjudged."""
+    qids = evaluable_queries(qrels, min_grade)
+    shares = np.zeros(len(qids), dtype=np.float64)
+    for i, qid in enumerate(qids):
+        judged = qrels[qid]
+        top = [d for d, _ in rank_documents(run.get(qid, {}))][:k]
+        shares[i] = sum(d in judged for d in top) / k
+    return shares
+
+
+def condensed_run(qrels: QrelsLike, run: RunLike) -> dict[str, dict[str, float]]:
+    """The run with, for each need, every result that has no judgement for that need removed (Sakai's
+    condensed lists): the results below move up, so an unjudged result is neither a gain nor a loss."""
+    return {qid: {d: s for d, s in docs.items() if d in qrels.get(qid, {})} for qid, docs in run.items()}
+
+
+def collapse(
+    qrels: QrelsLike, run: RunLike, group_of: Mapping[str, str]
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    """Qrels and run on duplicate groups instead of results (``group_of``: result id -> group id).
+
+    A group takes its best-ranked member's place in each ranking (members below it are dropped) and, for
+    a need, the highest grade any member has for it. Ids missing from ``group_of`` are their own group."""
+    grouped_qrels: dict[str, dict[str, int]] = {}
+    for qid, judged in qrels.items():
+        graded: dict[str, int] = {}
+        for doc, grade in judged.items():
+            gid = group_of.get(doc, doc)
+            graded[gid] = max(grade, graded.get(gid, grade))
+        grouped_qrels[qid] = graded
+    grouped_run: dict[str, dict[str, float]] = {}
+    for qid, docs in run.items():
+        ranked = rank_documents(docs)
+        kept: dict[str, float] = {}
+        for position, (doc, _) in enumerate(ranked):
+            gid = group_of.get(doc, doc)
+            if gid not in kept:
+                kept[gid] = float(len(ranked) - position)  # strictly decreasing: the best member's rank
+        grouped_run[qid] = kept
+    return grouped_qrels, grouped_run
+
+
+def judgement_figures(qrels: QrelsLike, run: RunLike, min_grade: int = 1) -> dict[str, float]:
+    """``judged@10`` and ``condensed_ndcg@10``: how much of the top 10 was ever judged, and nDCG@10 on the
+    judged results alone (the contract's keys that say what the other figures could not see)."""
+    condensed = evaluate(qrels, condensed_run(qrels, run), min_grade, ["ndcg@10"])["ndcg@10"]
+    return {"judged@10": float(np.mean(judged_at_k(qrels, run, 10, min_grade))), "condensed_ndcg@10": condensed}
 
 
 def warm_up() -> float:

@@ -224,6 +224,8 @@ def eval_command(
     cross_encoder_epochs: EpochsOption = 3,
     cross_encoder_layers: LayersOption = 4,
     work: WorkOption = None,
+    collapse_duplicates: Annotated[bool, typer.Option(
+        "--collapse-duplicates", help="count each duplicate group of results as one item")] = False,
 ) -> None:
     """Index RESULTS, rank them for every judged need and print nDCG, recall and MRR (the contract).
 
@@ -250,7 +252,7 @@ def eval_command(
         train_needs_path=train_needs, train_qrels_path=train_qrels, per_query_path=per_query,
         run_path=run_out, plot_dir=plot, skip_invalid=skip_invalid,
         cross_encoder=cross_encoder_config(cross_encoder, cross_encoder_epochs, cross_encoder_layers, 0),
-        work=work,
+        work=work, collapse_duplicates=collapse_duplicates,
     )
     if as_json:
         typer.echo(json.dumps(figures, ensure_ascii=False))

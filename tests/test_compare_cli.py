@@ -139,3 +139,44 @@ def test_eval_writes_plots_per_query_csv_and_run(needs_path: Path, results_path:
                      "--min-grade", "2")
     assert proc.returncode == 0, proc.stderr
     assert "4 evaluable needs" in proc.stdout
+
+
+def test_eval_and_compare_on_duplicate_groups(results_path: Path, needs_path: Path, tmp_path: Path):
+    # R1b is R1 registered twice (full-width punctuation added): one duplicate group {R1, R1b}.
+    lines = results_path.read_text(encoding="utf-8").splitlines()
+    twin = json.loads(lines[0]) | {"id": "R1b"}
+    twin["title"] = twin["title"] + "。"
+    results = tmp_path / "results.jsonl"
+    results.write_text("\n".join([*lines, json.dumps(twin, ensure_ascii=False)]) + "\n", encoding="utf-8")
+    # Only R1b is judged for N1 (grade 3); each other need's obvious result is judged 3.
+    qrels = {need: {result: 3} for need, result in EXPECTED.items()}
+    qrels["N1"] = {"R1b": 3}
+    write_qrels(qrels, tmp_path / "qrels.txt")
+    run = tmp_path / "collapsed.run"
+    proc = techmatch("eval", "--needs", str(needs_path), "--results", str(results), "--qrels",
+                     str(tmp_path / "qrels.txt"), "--min-grade", "2", "--json", "--collapse-duplicates",
+                     "--run", str(run))
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    # On groups: every need's one judged item (N1: the group, grade max(3, unjudged) = 3) is first -> nDCG 1;
+    # the top 10 of 8 groups holds exactly 1 judged item per need -> judged@10 = 1/10; condensed: 1.0.
+    assert figures["collapsed"] is True and figures["duplicate_groups"] == 1
+    assert figures["ndcg@10"] == 1.0 and figures["condensed_ndcg@10"] == 1.0
+    assert figures["judged@10"] == pytest.approx(0.1)
+    assert figures["top10_repeats"] == 0
+    assert all(not ({"R1", "R1b"} <= set(scores)) for scores in read_run(run).values())
+
+    proc = techmatch("compare", str(run), str(run), "--names", "a,b", "--qrels", str(tmp_path / "qrels.txt"),
+                     "--min-grade", "2", "--collapse-duplicates", "--results", str(results), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["means"]["a"]["ndcg@10"] == 1.0
+
+    # a run naming a result the results file does not have: one clear line, exit 2
+    stray = tmp_path / "stray.run"
+    write_run({"N1": {"ZZZ": 1.0, "R1": 0.5}}, stray, tag="stray")
+    proc = techmatch("compare", str(run), str(stray), "--qrels", str(tmp_path / "qrels.txt"),
+                     "--collapse-duplicates", "--results", str(results))
+    assert proc.returncode == 2 and "not in" in proc.stderr and "ZZZ" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = techmatch("compare", str(run), str(stray), "--qrels", str(tmp_path / "qrels.txt"), "--collapse-duplicates")
+    assert proc.returncode == 2 and "--results" in proc.stderr, proc.stderr

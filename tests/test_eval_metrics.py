@@ -315,3 +315,36 @@ def test_plots_without_cjk_font_warn_once_and_still_render(
         assert len(warnings) == 1
     finally:
         plots.find_cjk_font.cache_clear()
+
+
+# -- issue 21: what was never judged, and duplicate groups ------------------------------------------------
+def test_judged_at_10_and_condensed_ndcg_by_hand() -> None:
+    from recommender.metrics import judgement_figures
+
+    # judged@10 (denominator 10, as ir-measures' Judged@10), evaluable needs N1, N2, N3:
+    #   N1 top: R1, R4, R2 judged, RX not -> 3/10;  N2: RY not, R5 judged -> 1/10;  N3 missing -> 0
+    #   mean = (0.3 + 0.1 + 0) / 3 = 0.13333
+    # condensed nDCG@10 (unjudged removed first):
+    #   N1 R1(3), R4(0), R2(1): RX was last, so DCG stays 3.5 -> NDCG_N1
+    #   N2 R5 moves from rank 2 to rank 1 -> 1.0;  N3 -> 0;  mean = (NDCG_N1 + 1) / 3
+    figures = judgement_figures(QRELS, RUN, min_grade=1)
+    assert figures["judged@10"] == pytest.approx(0.4 / 3)
+    assert figures["condensed_ndcg@10"] == pytest.approx((NDCG_N1 + 1.0) / 3)
+    # The plain figure for comparison: (NDCG_N1 + NDCG_N2 + 0) / 3 is lower, RY's slot costs N2.
+    assert evaluate(QRELS, RUN, 1, ["ndcg@10"])["ndcg@10"] == pytest.approx((NDCG_N1 + NDCG_N2) / 3)
+
+
+def test_collapse_groups_take_best_rank_and_best_grade() -> None:
+    from recommender.metrics import collapse
+
+    # Groups: {R3, R4} (grades 2 and 0 for N1) and {RY, R5} (RY unjudged, R5 grade 1 for N2).
+    group_of = {"R3": "G1", "R4": "G1", "RY": "G2", "R5": "G2"}
+    qrels, run = collapse(QRELS, RUN, group_of)
+    assert qrels["N1"] == {"R1": 3, "R2": 1, "G1": 2}  # the group's grade is its best member's
+    assert list(run["N2"]) == ["G2"]  # RY's rank 1, R5 folded into it
+    # N1 on groups: R1(3), G1(2) at R4's rank 2, R2(1), RX -> DCG = 3 + 2/log2(3) + 1/2 = the ideal -> 1.0
+    # N2: G2 (grade 1) at rank 1 -> 1.0;  N3 (R6 alone, not in the run) -> 0;  mean = 2/3
+    assert evaluate(qrels, run, 1, ["ndcg@10"])["ndcg@10"] == pytest.approx(2 / 3)
+    # recall@10 (grade >= 2 relevant): N1 G1 found -> R1, G1 of {R1, G1}: 1.0; N2 has no grade >= 2 -> not
+    # evaluable; N3 -> 0; mean 0.5
+    assert evaluate(qrels, run, 2, ["recall@10"])["recall@10"] == pytest.approx(0.5)

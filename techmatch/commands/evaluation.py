@@ -41,6 +41,31 @@ def _read(path: Path, what: str, reader: Callable[[Path], T]) -> T:
     return data
 
 
+def _collapsed(
+    qrels: dict[str, dict[str, int]], runs: dict[str, dict[str, dict[str, float]]], results: Path | None
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, float]]]]:
+    """Qrels and runs on the duplicate groups of RESULTS; a run naming a result not in RESULTS is refused."""
+    from recommender.duplicates import DuplicateGroups
+    from recommender.metrics import collapse
+    from recommender.records import load_records
+
+    if results is None:
+        raise UserError("--collapse-duplicates needs --results: the results file the runs rank")
+    records, _ = load_records(results, "result", False)
+    groups = DuplicateGroups()
+    groups.build((r.id, r.title) for r in records)
+    known = {r.id for r in records}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    grouped_qrels = qrels
+    for name, run in runs.items():
+        unknown = sorted({d for docs in run.values() for d in docs} - known)
+        if unknown:
+            raise UserError(f"run '{name}' ranks {len(unknown)} result(s) not in {results} (first: '{unknown[0]}'): "
+                            "is it from another data set?")
+        grouped_qrels, out[name] = collapse(qrels, run, groups.mapping())
+    return grouped_qrels, out
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
 
@@ -54,6 +79,10 @@ def register(app: typer.Typer) -> None:
         permutations: Annotated[int, typer.Option("--permutations", min=100, help="Fisher test draws")] = 1000,
         names: Annotated[str | None, typer.Option("--names", help="system names, comma-separated")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print means and tests as one JSON object")] = False,
+        collapse_duplicates: Annotated[bool, typer.Option(
+            "--collapse-duplicates", help="score duplicate groups of results as one item (needs --results)")] = False,
+        results: Annotated[Path | None, typer.Option(
+            "--results", help="the results the runs rank (their duplicate groups, with --collapse-duplicates)")] = None,
     ) -> None:
         """Score runs side by side on the same needs, with a paired significance test per metric and pair."""
         from eval.compare import compare_runs, format_comparison
@@ -78,6 +107,8 @@ def register(app: typer.Typer) -> None:
         wanted = set(evaluable_queries(judged, min_grade))
         if not wanted:
             raise UserError(f"{qrels}: no need has a judgement with grade >= {min_grade}; lower --min-grade")
+        if collapse_duplicates:
+            judged, loaded = _collapsed(judged, loaded, results)
         for name, run in loaded.items():
             if not wanted & set(run):
                 typer.echo(

@@ -1,0 +1,208 @@
+"""Duplicate groups among one side's records, so a match list shows one piece of work once.
+
+Two records are duplicates when their normalised titles are equal (NFKC, case folded, punctuation, symbols
+and white space removed), or near-equal: the Jaccard similarity of their character bigram sets is at least
+``threshold`` (0.8). Candidates come from MinHash LSH (``datasketch``), so a new record is compared with a
+handful of others, not with all; each candidate pair is then checked on the exact bigram sets, so the LSH's
+false positives never join a group. Groups are the connected components of these pairs.
+
+Why titles and not the dense vectors: the same work registered twice (patent and project, two institutions)
+keeps its title nearly verbatim while abstracts differ or are missing (bdci2019 has titles only), and the
+dense vectors put different works on one topic ("正极" vs "负极" materials) closer than a threshold can
+separate; bigram Jaccard >= 0.8 tolerates a changed character or suffix in a ten-character title, not a
+different subject. Precision on a read sample: eval/benchmarks/DUPLICATES.md.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DUPLICATES_FILE = "duplicates.json"
+THRESHOLD = 0.8
+NUM_PERM = 64
+_SEED = 21
+
+__all__ = ["DUPLICATES_FILE", "DuplicateGroups", "bigrams", "normalise_title"]
+
+
+def normalise_title(text: str) -> str:
+    """The title as compared: NFKC (full-width to half-width), case folded, without punctuation, symbols,
+    separators or control characters."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in "PZSC")
+
+
+def bigrams(normalised: str) -> frozenset[str]:
+    """Character bigrams of a normalised title (the title itself when it has one character)."""
+    if len(normalised) < 2:
+        return frozenset([normalised]) if normalised else frozenset()
+    return frozenset(normalised[i:i + 2] for i in range(len(normalised) - 1))
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+class DuplicateGroups:
+    """Exact and near duplicate groups over records' titles, kept in step with every add, update and delete."""
+
+    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> None:
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self._keys: dict[str, str] = {}  # id -> normalised title
+        self._by_key: dict[str, set[str]] = {}  # normalised title -> ids
+        self._near: dict[str, set[str]] = {}  # id -> ids of near (not exact) duplicates
+        self._group: dict[str, str] = {}  # id -> group id (smallest member id), only ids in a group of 2+
+        self._members: dict[str, list[str]] = {}  # group id -> sorted members
+        self._lsh: Any = None  # built on the first change after a load
+
+    # -- changes ------------------------------------------------------------------------------
+    def build(self, items: Iterable[tuple[str, str]]) -> None:
+        """Group these (id, title) pairs from scratch."""
+        self._keys, self._by_key, self._near = {}, {}, {}
+        self._lsh = self._new_lsh()
+        self._add(list(items))
+
+    def upsert(self, items: Iterable[tuple[str, str]]) -> None:
+        """Add or replace (id, title) pairs; groups they join or leave are recomputed."""
+        items = list(items)
+        self._ensure_lsh()
+        self._remove([i for i, _ in items if i in self._keys])
+        self._add(items)
+
+    def delete(self, ids: Iterable[str]) -> None:
+        self._ensure_lsh()
+        self._remove([i for i in ids if i in self._keys])
+        self._components()
+
+    def _new_lsh(self) -> Any:
+        from datasketch import MinHashLSH  # deferred: only indexing needs it
+
+        return MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+
+    def _ensure_lsh(self) -> None:
+        if self._lsh is None:
+            self._lsh = self._new_lsh()
+            keys = list(self._keys.items())
+            for (doc_id, _), minhash in zip(keys, self._minhashes([k for _, k in keys])):
+                self._lsh.insert(doc_id, minhash)
+
+    def _minhashes(self, keys: Sequence[str]) -> list[Any]:
+        from datasketch import LeanMinHash, MinHash
+
+        sets = [[s.encode("utf-8") for s in sorted(bigrams(k))] for k in keys]
+        return [LeanMinHash(m) for m in MinHash.bulk(sets, num_perm=self.num_perm, seed=_SEED)]
+
+    def _add(self, items: list[tuple[str, str]]) -> None:
+        keyed = [(doc_id, normalise_title(title)) for doc_id, title in items]
+        for (doc_id, key), minhash in zip(keyed, self._minhashes([k for _, k in keyed])):
+            self._keys[doc_id] = key
+            self._by_key.setdefault(key, set()).add(doc_id)
+            if key:
+                mine = bigrams(key)
+                for other in self._lsh.query(minhash):
+                    other_key = self._keys.get(other)
+                    if other != doc_id and other_key != key and _jaccard(mine, bigrams(other_key)) >= self.threshold:
+                        self._near.setdefault(doc_id, set()).add(other)
+                        self._near.setdefault(other, set()).add(doc_id)
+            self._lsh.insert(doc_id, minhash)
+        self._components()
+
+    def _remove(self, ids: list[str]) -> None:
+        for doc_id in ids:
+            key = self._keys.pop(doc_id)
+            self._by_key[key].discard(doc_id)
+            if not self._by_key[key]:
+                del self._by_key[key]
+            for other in self._near.pop(doc_id, set()):
+                self._near.get(other, set()).discard(doc_id)
+            self._lsh.remove(doc_id)
+
+    def _components(self) -> None:
+        """Connected components of exact-title classes joined by near pairs (scipy on a sparse graph)."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        ids = list(self._keys)
+        position = {d: i for i, d in enumerate(ids)}
+        rows: list[int] = []
+        cols: list[int] = []
+        for key, members in self._by_key.items():
+            if key and len(members) > 1:
+                first, *rest = sorted(members)
+                rows += [position[first]] * len(rest)
+                cols += [position[m] for m in rest]
+        for doc_id, others in self._near.items():
+            rows += [position[doc_id]] * len(others)
+            cols += [position[o] for o in others]
+        self._group, self._members = {}, {}
+        if not rows:
+            return
+        n = len(ids)
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        by_label: dict[int, list[str]] = {}
+        for doc_id, label in zip(ids, labels):
+            by_label.setdefault(int(label), []).append(doc_id)
+        for members in by_label.values():
+            if len(members) > 1:
+                members.sort()
+                self._members[members[0]] = members
+                self._group.update({m: members[0] for m in members})
+
+    # -- reading ------------------------------------------------------------------------------
+    def group_of(self, doc_id: str) -> str:
+        """The id of the group this record belongs to (its own id when it has no duplicate)."""
+        return self._group.get(doc_id, doc_id)
+
+    def members(self, doc_id: str) -> list[str]:
+        """Every record of this record's group, itself included, sorted by id."""
+        return list(self._members.get(self.group_of(doc_id), [doc_id]))
+
+    def mapping(self) -> dict[str, str]:
+        """Record id -> group id for every record in a group of two or more."""
+        return dict(self._group)
+
+    def groups(self) -> list[list[str]]:
+        """The groups of two or more records."""
+        return [list(m) for m in self._members.values()]
+
+    def near_pairs(self) -> list[tuple[str, str]]:
+        """Pairs joined by near (not exact) title similarity, each once."""
+        return sorted({(a, b) if a < b else (b, a) for a, others in self._near.items() for b in others})
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> list[str]:
+        """Write the titles' keys and the near pairs (the LSH is rebuilt from the keys on the next change)."""
+        payload = {
+            "threshold": self.threshold, "num_perm": self.num_perm, "keys": self._keys,
+            "near": [list(p) for p in self.near_pairs()],
+        }
+        (Path(folder) / DUPLICATES_FILE).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        return [DUPLICATES_FILE]
+
+    def load(self, folder: str | Path, titles: Mapping[str, str]) -> None:
+        """Read what ``save`` wrote; an index folder saved before duplicates existed is grouped from ``titles``."""
+        path = Path(folder) / DUPLICATES_FILE
+        if not path.exists():
+            self.build(titles.items())
+            return
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        self.threshold, self.num_perm = float(payload["threshold"]), int(payload["num_perm"])
+        self._keys = dict(payload["keys"])
+        self._by_key, self._near, self._lsh = {}, {}, None
+        for doc_id, key in self._keys.items():
+            self._by_key.setdefault(key, set()).add(doc_id)
+        for a, b in payload["near"]:
+            self._near.setdefault(a, set()).add(b)
+            self._near.setdefault(b, set()).add(a)
+        self._components()
