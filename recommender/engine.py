@@ -45,6 +45,7 @@ class _Request:
     k: int
     explain: bool
     grade: bool
+    collapse: bool = True
 
 
 class Engine:
@@ -108,22 +109,24 @@ class Engine:
 
     def results_for(
         self, needs: Sequence[Record], k: int = 10, filters: ResultFilters | None = None, explain: bool = True,
-        grade: bool = True,
+        grade: bool = True, collapse: bool | None = None,
     ) -> list[list[Match]]:
         """Top-k results for each need (stored, from a file, or free text wrapped in a Record), graded by the
-        installed grader if there is one. A single unfiltered need joins the concurrent batch when batching."""
+        installed grader if there is one. A single unfiltered need joins the concurrent batch when batching.
+        ``collapse`` (default: the setting ``collapse_duplicates``) shows each duplicate group once."""
         active = filters is not None and filters.active()
+        collapse = self.settings.collapse_duplicates if collapse is None else collapse
         if self.batcher is not None and len(needs) == 1 and not active:
-            return [self.batcher.search(_Request(needs[0], k, explain, grade))]
+            return [self.batcher.search(_Request(needs[0], k, explain, grade, collapse))]
         with self._lock.reading():
-            return self._rank([_Request(n, k, explain, grade) for n in needs], filters if active else None)
+            return self._rank([_Request(n, k, explain, grade, collapse) for n in needs], filters if active else None)
 
     def _run_batch(self, requests: Sequence[_Request]) -> list[list[Match]]:
-        """What the batcher runs: the waiting requests in one index call per ``explain`` setting."""
+        """What the batcher runs: the waiting requests in one index call per ``explain`` and ``collapse`` setting."""
         answers: dict[int, list[Match]] = {}
         with self._lock.reading():
-            for explain in (True, False):
-                group = [i for i, r in enumerate(requests) if r.explain == explain]
+            for explain, collapse in ((True, True), (True, False), (False, True), (False, False)):
+                group = [i for i, r in enumerate(requests) if r.explain == explain and r.collapse == collapse]
                 if group:
                     for i, matches in zip(group, self._rank([requests[i] for i in group], None)):
                         answers[i] = matches
@@ -138,6 +141,7 @@ class Engine:
         ranked, hits = index.search_with_hits(
             [r.need.as_query() for r in requests], max(r.k for r in requests), filters,
             explain=any(r.explain for r in requests), hit_depth=grader.depth if reuse else 0,
+            collapse=any(r.collapse for r in requests),
         )
         out = []
         for request, matches, found in zip(requests, ranked, hits):

@@ -72,6 +72,10 @@ class PipelineSettings(BaseSettings):
         description="the static word-vector model the 'static' signal reads (built by 'techmatch distil-static')",
     )
     use_cache: bool = True
+    collapse_duplicates: bool = Field(
+        True, description="match lists show one result per duplicate group (recommender/duplicates.py), the "
+        "others' ids folded under it; off, every duplicate is its own match",
+    )
     serve_cross_encoder: bool = Field(
         False, description="the service grades matches with the grader's cross-encoder too (slower: "
         "eval/benchmarks/CROSS_ENCODER.md); off, it uses the plain grader kept beside it",

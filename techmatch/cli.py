@@ -160,11 +160,16 @@ def _print_matches(title: str, matches: list, kind: str) -> None:
         table.add_column(col, overflow="fold")
     if matches and matches[0].grade is not None:
         table.add_column("grade")
+    folded = any(m.duplicates for m in matches)
+    if folded:
+        table.add_column("duplicates", overflow="fold")
     for m in matches:
         ranks = " ".join(f"{k}:{v.rank if v.rank is not None else '-'}" for k, v in m.signals.items())
         row = [str(m.rank), m.id, m.title, f"{m.score:.4f}", ranks, "、".join(m.shared_terms)]
         if m.grade is not None:
             row.append(f"{m.grade} ({m.grade_probability:.2f})")
+        if folded:
+            row.append(f"另有 {len(m.duplicates)} 条相似成果: {', '.join(m.duplicates)}" if m.duplicates else "")
         table.add_row(*row)
     Console().print(table)
 
@@ -178,6 +183,9 @@ def match(
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="matches per query")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON Lines instead of a table")] = False,
     model: ModelOpt = None, skip_invalid: SkipOpt = False,
+    collapse: Annotated[bool | None, typer.Option(
+        "--collapse-duplicates/--keep-duplicates",
+        help="one row per duplicate group of results (default: TECHMATCH_COLLAPSE_DUPLICATES, on)")] = None,
 ) -> None:
     """Top-k results for a need (--text or --needs), or top-k needs for a result (--result)."""
     from recommender.engine import Engine
@@ -196,7 +204,7 @@ def match(
         kind = "need"
     else:
         queries = [free_text_need(text)] if text is not None else _load(needs, "need", skip_invalid)
-        rankings = engine.results_for(queries, top)
+        rankings = engine.results_for(queries, top, collapse=collapse)
         kind = "result"
     for query, matches in zip(queries, rankings):
         qid, qtitle = query.id, query.title

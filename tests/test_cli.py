@@ -75,3 +75,26 @@ def test_skip_invalid_goes_on_and_reports(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert "skipped 2" in proc.stderr and "line 2" in proc.stderr and "line 3" in proc.stderr
     assert "indexed 1 results" in proc.stdout
+
+
+def test_match_folds_duplicate_results(tmp_path: Path):
+    fixtures = Path(__file__).parent / "fixtures"
+    lines = (fixtures / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    r3 = json.loads(lines[2])
+    twin = r3 | {"id": "R3b", "title": " " + r3["title"].replace("的", "的 ") + "！"}  # same title, normalised
+    results = tmp_path / "results.jsonl"
+    results.write_text("\n".join([*lines, json.dumps(twin, ensure_ascii=False)]) + "\n", encoding="utf-8")
+    out = tmp_path / "index"
+    proc = techmatch("index", "--results", str(results), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = "冲压零件表面划痕裂纹的视觉自动检测"
+    proc = techmatch("match", "--index", str(out), "--text", text, "--json")
+    matches = json.loads(proc.stdout.strip().splitlines()[-1])["matches"]
+    ids = [m["id"] for m in matches]
+    assert ids[0] == "R3" and "R3b" not in ids and matches[0]["duplicates"] == ["R3b"]
+    assert all(m["duplicates"] == [] for m in matches[1:])
+    proc = techmatch("match", "--index", str(out), "--text", text, "--top", "3")
+    assert proc.returncode == 0 and "另有 1 条相似成果" in proc.stdout, proc.stdout
+    proc = techmatch("match", "--index", str(out), "--text", text, "--keep-duplicates", "--json")
+    matches = json.loads(proc.stdout.strip().splitlines()[-1])["matches"]
+    assert {m["id"] for m in matches[:2]} == {"R3", "R3b"} and all(m["duplicates"] == [] for m in matches)
