@@ -157,6 +157,26 @@ class DuplicateGroups:
                 self._group.update({m: members[0] for m in members})
 
     # -- reading ------------------------------------------------------------------------------
+    def existing_duplicates(self, items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+        """For each (id, title) not yet grouped here, the stored records it would be grouped with (its own
+        id excluded): what an upload reports before writing. Items without a duplicate are left out."""
+        items = list(items)
+        if not items or not self._keys:
+            return {}
+        self._ensure_lsh()
+        found: dict[str, list[str]] = {}
+        keyed = [(doc_id, normalise_title(title)) for doc_id, title in items]
+        for (doc_id, key), minhash in zip(keyed, self._minhashes([k for _, k in keyed])):
+            if not key:
+                continue
+            mine = bigrams(key)
+            direct = set(self._by_key.get(key, ()))
+            direct |= {o for o in self._lsh.query(minhash) if _jaccard(mine, bigrams(self._keys[o])) >= self.threshold}
+            members = {m for d in direct for m in self.members(d)} - {doc_id}
+            if members:
+                found[doc_id] = sorted(members)
+        return found
+
     def group_of(self, doc_id: str) -> str:
         """The id of the group this record belongs to (its own id when it has no duplicate)."""
         return self._group.get(doc_id, doc_id)

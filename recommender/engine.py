@@ -107,6 +107,14 @@ class Engine:
             index = self.matcher.side(kind)
             return dict(index.records) if index is not None else {}
 
+    def existing_duplicates(self, kind: Kind, records: Sequence[Record]) -> dict[str, list[str]]:
+        """Record id -> ids of stored records of this side it duplicates (``DuplicateGroups``), before writing."""
+        with self._lock.reading():
+            index = self.matcher.side(kind)
+            if index is None:
+                return {}
+            return index.duplicates.existing_duplicates((r.id, r.title) for r in records)
+
     def results_for(
         self, needs: Sequence[Record], k: int = 10, filters: ResultFilters | None = None, explain: bool = True,
         grade: bool = True, collapse: bool | None = None,

@@ -97,6 +97,8 @@ class MatchOut(BaseModel):
     shared_terms: list[str] = Field(description="the query's key terms the match shares (empty with explain=false)")
     grade: int | None = Field(None, description="the installed grader's grade (absent without a grader)")
     grade_probability: float | None = Field(None, description="the grader's probability of that grade")
+    duplicates: list[str] = Field(default_factory=list, description="ids of the other records of this match's "
+                                  "duplicate group, folded under it (empty when lists are not collapsed)")
 
     @staticmethod
     def fields_of(match: Match) -> dict[str, Any]:
@@ -105,6 +107,7 @@ class MatchOut(BaseModel):
             "signals": {k: SignalScoreOut(score=round(v.score, 6), rank=v.rank) for k, v in match.signals.items()},
             "shared_terms": match.shared_terms, "grade": match.grade,
             "grade_probability": None if match.grade_probability is None else round(match.grade_probability, 4),
+            "duplicates": list(match.duplicates),
         }
 
 
@@ -227,6 +230,9 @@ class FeedbackOut(BaseModel):
 class WriteOut(BaseModel):
     written: int
     ids: list[str]
+    duplicates_of_existing: dict[str, list[str]] = Field(
+        default_factory=dict, description="written id -> ids of results stored before that it duplicates "
+        "(same or nearly the same normalised title); they are folded into one match in match lists")
 
 
 class Page(BaseModel, Generic[T]):

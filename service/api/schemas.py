@@ -110,6 +110,9 @@ class MatchTextIn(BaseModel):
     k: int = Field(10, ge=1, le=MAX_K)
     filters: MatchFilters = Field(default_factory=MatchFilters)
     explain: bool = Field(True, description="include shared key terms (the reason for each match)")
+    collapse_duplicates: bool | None = Field(
+        None, description="one match per duplicate group, the others' ids in 'duplicates' (default: the "
+        "server's TECHMATCH_COLLAPSE_DUPLICATES, on)")
 
     @field_validator("text")
     @classmethod

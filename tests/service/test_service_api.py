@@ -325,3 +325,26 @@ def test_a_failed_index_update_is_repaired_from_the_database(harness: ServiceHar
     assert client.get("/ready").status_code == 200
     assert client.post("/match", json={"text": "钙钛矿组件湿热封装", "k": 1}, headers=broker).json()[
         "matches"][0]["id"] == "R20"
+
+
+def test_duplicate_results_fold_into_one_match_and_uploads_report_them(loaded):
+    client, broker = loaded
+    r3 = next(r for r in fixture_rows("result") if r["id"] == "R3")
+    twin = r3 | {"id": "R3b", "title": r3["title"] + "。"}  # the same work registered again
+    up = client.post("/results/bulk", json=[twin], headers=broker)
+    assert up.status_code == 201 and up.json()["duplicates_of_existing"] == {"R3b": ["R3"]}
+    matches = client.post("/match", json={"text": DEFECT_TEXT, "k": 5}, headers=broker).json()["matches"]
+    assert matches[0]["id"] == "R3" and matches[0]["duplicates"] == ["R3b"]
+    assert "R3b" not in [m["id"] for m in matches]
+    kept = client.post("/match", json={"text": DEFECT_TEXT, "k": 5, "collapse_duplicates": False},
+                       headers=broker).json()["matches"]
+    assert {m["id"] for m in kept[:2]} == {"R3", "R3b"} and all(m["duplicates"] == [] for m in kept)
+    stored = client.get("/needs/N2/matches", params={"k": 5}, headers=broker).json()["matches"]
+    assert stored[0]["id"] == "R3" and stored[0]["duplicates"] == ["R3b"]
+    stored = client.get("/needs/N2/matches", params={"k": 5, "collapse_duplicates": "false"}, headers=broker).json()
+    assert "R3b" in [m["id"] for m in stored["matches"]]
+    # an update that changes the twin's title takes it out of the group (the index follows every write)
+    changed = twin | {"title": "完全不同的一项成果：高温合金叶片"}
+    assert client.put("/results/R3b", json=changed, headers=broker).status_code == 200
+    matches = client.post("/match", json={"text": DEFECT_TEXT, "k": 5}, headers=broker).json()["matches"]
+    assert matches[0]["id"] == "R3" and matches[0]["duplicates"] == []

@@ -15,6 +15,7 @@ router = APIRouter(tags=["matching"])
 @router.post("/match", summary="Top-k results for a need given as free text")
 def match_text(body: MatchTextIn, caller: CallerDep, engine: EngineDep) -> ResultMatchesOut:
     query = free_text_need(body.text, body.title)
-    matches = engine.results_for([query], body.k, body.filters, body.explain)[0]
+    matches = engine.results_for([query], body.k, body.filters, body.explain,
+                                 collapse=body.collapse_duplicates)[0]
     return ResultMatchesOut(query=FreeTextQueryOut(title=query.title, text=body.text, k=body.k),
                             matches=[ResultMatchOut.of(m) for m in matches])

@@ -113,7 +113,10 @@ def need_matches(
     filters: Annotated[ResultFilters, Query()],
     k: Annotated[int, Query(ge=1, le=MAX_K, description=f"matches to return (1-{MAX_K})")] = 10,
     explain: bool = True,
+    collapse_duplicates: Annotated[bool | None, Query(
+        description="one match per duplicate group (default: the server's setting, on)")] = None,
 ) -> ResultMatchesOut:
     row = _own_row(session, caller, need_id)
-    matches = engine.results_for([catalog.row_record(row, "need")], k, filters, explain)[0]
+    matches = engine.results_for([catalog.row_record(row, "need")], k, filters, explain,
+                                 collapse=collapse_duplicates)[0]
     return ResultMatchesOut(query=need_out(row), matches=[ResultMatchOut.of(m) for m in matches])

@@ -44,8 +44,9 @@ def create_results(body: Annotated[list[ResultCreate], Body(min_length=1)], sess
                    replace: Annotated[bool, Query(description="replace results whose id exists")] = False) -> WriteOut:
     records = [item.to_record("result") for item in body]
     check_bulk(records, "result", text_limit=None)
+    duplicates = services.engine.existing_duplicates("result", records)
     catalog.create_records(session, services.sync, "result", records, replace=replace)
-    return WriteOut(written=len(records), ids=[r.id for r in records])
+    return WriteOut(written=len(records), ids=[r.id for r in records], duplicates_of_existing=duplicates)
 
 
 @router.post("/upload", status_code=201, summary="Upload results (.jsonl, .csv, .xlsx)")
@@ -53,8 +54,9 @@ def upload_results(session: SessionDep, caller: BrokerDep, services: ServicesDep
                    file: Annotated[UploadFile, File(description="JSON Lines, CSV or Excel")],
                    replace: Annotated[bool, Query(description="replace results whose id exists")] = False) -> WriteOut:
     records = read_upload(file, "result", services.settings.max_upload_bytes)
+    duplicates = services.engine.existing_duplicates("result", records)
     catalog.create_records(session, services.sync, "result", records, replace=replace)
-    return WriteOut(written=len(records), ids=[r.id for r in records])
+    return WriteOut(written=len(records), ids=[r.id for r in records], duplicates_of_existing=duplicates)
 
 
 @router.get("/{result_id}", summary="Read a result")
