@@ -204,11 +204,22 @@ def recent_feedback(session: Session, offset: int, limit: int) -> tuple[list[Fee
     return list(rows), int(total)
 
 
+AGREE_RANK = 20  # a signal "agrees" on a match that it ranks in its own top 20
+
 # -- searches a broker runs ---------------------------------------------------------------------------
 def results_for(engine: Engine, need: Record, k: int, filters: ResultFilters | None = None,
                 explain: bool = True) -> list[dict[str, Any]]:
-    """A need's top results as the pages show them: the API's match fields, each with its record."""
-    return [m.to_dict("result", with_record=True) for m in engine.results_for([need], k, filters, explain)[0]]
+    """A need's top results as the pages show them: the API's match fields, each with its record, the titles
+    of the duplicates folded under it, and how many signals agree on it (the headline without a grader)."""
+    shown = []
+    matches = engine.results_for([need], k, filters, explain)[0]
+    folded = engine.records("result") if any(m.duplicates for m in matches) else {}
+    for m in matches:
+        row = m.to_dict("result", with_record=True)
+        row["duplicate_records"] = [{"id": d, "title": folded[d].title} for d in m.duplicates if d in folded]
+        row["signals_agreeing"] = sum(1 for s in m.signals.values() if s.rank is not None and s.rank <= AGREE_RANK)
+        shown.append(row)
+    return shown
 
 
 def push_targets(session: Session, engine: Engine, result_id: str, k: int = 10) -> list[PushTarget]:

@@ -35,7 +35,8 @@ def test_enterprise_signs_in_submits_a_need_and_sees_its_matches(site, page):
     matches = page.locator("[data-testid=match]")
     assert matches.count() == 10
     first = matches.first
-    assert first.locator(".score-num").inner_text().startswith("0.")
+    assert first.locator(".score-num").text_content().startswith("0.")  # the raw score, folded away
+    assert "路信号一致" in first.locator("[data-testid=agreement]").inner_text()  # the headline without a grader
     assert first.locator(".sig").count() == 3  # each signal's rank: 语义, 关键词, 字词
     assert first.locator(".term").count() >= 1  # shared key terms...
     term = first.locator(".term").first.inner_text()
@@ -120,3 +121,30 @@ def test_the_main_pages_render_for_both_roles(site, browser, tmp_path):
     assert len(shots) == 12
     assert all(status == 200 for name, status in shots if name != "11-broker-upload-report")
     assert all((tmp_path / "shots" / f"{name}.png").stat().st_size > 10_000 for name, _ in shots)
+
+
+def test_a_list_with_duplicates_shows_one_card_with_its_folded_members(site, page):
+    with api(site) as client:
+        need_id = client.get("/needs", params={"limit": 1}).json()["items"][0]["id"]
+        top = client.get(f"/needs/{need_id}/matches", params={"k": 1}).json()["matches"][0]
+        twin = {k: v for k, v in top["record"].items() if k not in ("updated_at",)}
+        twin |= {"id": top["id"] + "-dup", "title": top["title"] + "。"}  # registered again, one stop added
+        written = client.post("/results/bulk", json=[twin])
+        assert written.status_code == 201, written.text
+        assert written.json()["duplicates_of_existing"] == {twin["id"]: [top["id"]]}
+    try:
+        sign_in(page, site.base, site.logins.broker)
+        page.goto(f"{site.base}/web/needs/{need_id}")
+        cards = page.locator("[data-testid=match]")
+        ids = [c.get_attribute("id") for c in cards.all()]
+        assert ids[0] == f"m-{top['id']}" and f"m-{twin['id']}" not in ids  # one card for the group
+        fold = cards.first.locator("[data-testid=duplicates]")
+        assert fold.locator("summary").inner_text() == "另有 1 条相似成果"
+        assert not fold.locator("[data-testid=duplicate]").is_visible()  # folded until opened
+        fold.locator("summary").click()
+        member = fold.locator("[data-testid=duplicate]")
+        assert member.is_visible() and twin["id"] in member.inner_text()
+        assert page.locator("[data-testid=duplicates]").count() == 1
+    finally:
+        with api(site) as client:
+            assert client.delete(f"/results/{twin['id']}").status_code == 204

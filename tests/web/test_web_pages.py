@@ -338,4 +338,5 @@ def test_match_page_shows_the_grade_once_a_grader_is_installed(workbench: Workbe
     finally:
         engine.matcher.grader = None
     assert page.count('class="badge grade-') == page.count('data-testid="match"') >= 8  # every match graded
-    assert "评级 " in page
+    assert 'data-testid="grade-label"' in page and "把握 " in page  # the label and its probability, in words
+    assert any(label in page for label in ("强相关 ·", "较强相关 ·", "弱相关 ·"))
