@@ -184,7 +184,7 @@ class Engine:
     def push_need(self, need_id: str, k: int = 10) -> list[Match]:
         """The results to send to the enterprise behind a stored need."""
         with self._lock.reading():
-            return push_for_need(self.matcher, need_id, k)
+            return push_for_need(self.matcher, need_id, k, self.settings.collapse_duplicates)
 
     def market_pull(
         self, needs: Sequence[Record] | None = None, grader: Any = INSTALLED, progress: bool = False,
@@ -230,7 +230,8 @@ class Engine:
         on_market, on_push = progress_stages(on_progress, market_steps(wanting, grader is not None),
                                              min(top, len(results)))
         market = self.market_pull(needs, grader, progress, on_market)
-        return shortlist_from_market(self.records("result"), market, top, funds, enterprises, progress, on_push)
+        return shortlist_from_market(self.records("result"), market, top, funds, enterprises, progress, on_push,
+                                     self.matcher.results.duplicates if self.settings.collapse_duplicates else None)
 
     def _records(self, kind: Kind) -> dict[str, Record]:
         """One side's records themselves (the caller holds the read lock)."""

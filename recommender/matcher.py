@@ -73,13 +73,16 @@ class Matcher:
 
     # -- both directions ------------------------------------------------------------------------
     def match_texts(
-        self, texts: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None, explain: bool = True
+        self, texts: Sequence[TextsLike], k: int = 10, filters: ResultFilters | None = None, explain: bool = True,
+        collapse: bool = False,
     ) -> list[list[Match]]:
-        """Results for free-text needs."""
-        return self.results.search(texts, k, filters=filters, explain=explain)
+        """Results for free-text needs (``collapse``: one per duplicate group)."""
+        return self.results.search(texts, k, filters=filters, explain=explain, collapse=collapse)
 
-    def match_needs(self, needs: Sequence[Record], k: int = 10, explain: bool = True) -> list[list[Match]]:
-        return self.match_texts([n.as_query() for n in needs], k, explain=explain)
+    def match_needs(
+        self, needs: Sequence[Record], k: int = 10, explain: bool = True, collapse: bool = False
+    ) -> list[list[Match]]:
+        return self.match_texts([n.as_query() for n in needs], k, explain=explain, collapse=collapse)
 
     def need_record(self, need_id: str) -> Record:
         if self.needs is None or need_id not in self.needs.records:

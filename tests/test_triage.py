@@ -195,6 +195,23 @@ def test_push_both_ways(matcher: Matcher):
     assert [t.kind for t in push_for_result(without_needs, "HOT", funds=FUNDS)] == ["fund", "fund"]
 
 
+def test_shortlist_and_push_count_a_duplicate_group_once():
+    twin = result("HOT2", "高镍三元正极材料包覆改性及其制备方法。", HOT.text, field="新能源", trl=7,
+                  ip_status="granted")  # HOT registered a second time
+    matcher = Matcher.build([HOT, twin, COLD, *OTHERS], NEEDS)
+    entries = shortlist(matcher, NEEDS, top=6, progress=False)
+    ids = [e.result_id for e in entries]
+    assert len(ids) == 5 and len({"HOT", "HOT2"} & set(ids)) == 1  # one row for the group
+    first = entries[0]
+    assert {first.result_id, *first.duplicate_ids} == {"HOT", "HOT2"}
+    row = first.to_row()
+    assert list(row)[:4] == ["rank", "result_id", "score", "top_need_ids"] and row["duplicate_ids"]
+    pushed = push_for_need(matcher, "NA", k=3)
+    assert {pushed[0].id, *pushed[0].duplicates} == {"HOT", "HOT2"}
+    assert not {"HOT", "HOT2"} <= {m.id for m in pushed}
+    assert {"HOT", "HOT2"} <= {m.id for m in push_for_need(matcher, "NA", k=3, collapse=False)}
+
+
 # -- command line -------------------------------------------------------------------------------------
 def test_cli_demo_world_shortlist_and_push(tmp_path: Path):
     world = tmp_path / "world"

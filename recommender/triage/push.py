@@ -55,10 +55,11 @@ def push_for_result(
     return targets
 
 
-def push_for_need(matcher: Matcher, need_id: str, k: int = 10) -> list[Match]:
-    """The k results to send to the enterprise behind one need (the need must be in the index)."""
+def push_for_need(matcher: Matcher, need_id: str, k: int = 10, collapse: bool = True) -> list[Match]:
+    """The k results to send to the enterprise behind one need (the need must be in the index); a duplicate
+    group counts once (its other members in ``Match.duplicates``) unless ``collapse`` is off."""
     if k < 1:
         raise ValueError("k must be at least 1")
     _require_needs(matcher)
     need = matcher.need_record(need_id)
-    return matcher.match_needs([need], k)[0]
+    return matcher.match_needs([need], k, collapse=collapse)[0]

@@ -11,6 +11,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from embeddings.tokenizer import get_tokenizer
+from recommender.duplicates import DuplicateGroups
 from recommender.explain import shared_key_terms
 from recommender.matcher import Matcher
 from recommender.records import Record
@@ -41,6 +42,7 @@ class ShortlistEntry:
     push: list[PushTarget] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     record: Record | None = field(default=None, repr=False)
+    duplicate_ids: list[str] = field(default_factory=list)  # its duplicate group's other results, counted once
 
     def to_row(self) -> dict[str, Any]:
         """One CSV/Excel row: the contract's columns first, then what a broker reads."""
@@ -50,6 +52,7 @@ class ShortlistEntry:
         return {
             "rank": self.rank, "result_id": self.result_id, "score": round(self.score, 4),
             "top_need_ids": ";".join(self.top_need_ids), "title": self.title,
+            "duplicate_ids": ";".join(self.duplicate_ids),
             "market_pull": round(self.market_pull, 4), "readiness": round(self.readiness, 4),
             "trl": extra.get("trl"), "ip_status": extra.get("ip_status"), "field": extra.get("field"),
             "institution": extra.get("institution"),
@@ -61,6 +64,7 @@ class ShortlistEntry:
     def to_dict(self) -> dict[str, Any]:
         row = self.to_row()
         row["top_need_ids"] = list(self.top_need_ids)
+        row["duplicate_ids"] = list(self.duplicate_ids)
         row["push"] = [t.to_dict() for t in self.push]
         row["reasons"] = list(self.reasons)
         return row
@@ -170,19 +174,27 @@ def shortlist(
     on_market, on_push = progress_stages(on_progress, market_steps(len(needs), grader is not None),
                                          min(top, len(matcher.results.records)))
     market = market_pull(matcher.results, needs, grader=grader, progress=progress, on_progress=on_market)
-    return shortlist_from_market(matcher.results.records, market, top, funds, enterprises, progress, on_push)
+    return shortlist_from_market(matcher.results.records, market, top, funds, enterprises, progress, on_push,
+                                 matcher.results.duplicates)
 
 
 def shortlist_from_market(
     results: Mapping[str, Record], market: MarketPull, top: int, funds: Sequence[Fund] = (),
     enterprises: Mapping[str, dict] | None = None, progress: bool = True, on_progress: Progress | None = None,
+    duplicates: DuplicateGroups | None = None,
 ) -> list[ShortlistEntry]:
     """The shortlist given the market pull already measured: the cheap part (scores, push lists, reasons),
     so a live index can keep the expensive pull per index version and answer every shortlist from it.
-    ``on_progress(done, total)`` counts push lists written."""
+    ``on_progress(done, total)`` counts push lists written. With ``duplicates`` a duplicate group takes one
+    row (its best-scored member), the others' ids in ``duplicate_ids``."""
     if top < 1:
         raise ValueError("top must be at least 1")
-    ranked = score_results(results, market)[:top]
+    ranked = score_results(results, market)
+    if duplicates is not None:
+        seen: set[str] = set()
+        ranked = [s for s in ranked if not (duplicates.group_of(s.result_id) in seen
+                                            or seen.add(duplicates.group_of(s.result_id)))]
+    ranked = ranked[:top]
     key_terms: dict[str, list[str]] = {}
     entries = []
     tokenizer = get_tokenizer()
@@ -199,6 +211,8 @@ def shortlist_from_market(
             market_pull=scored.pull, readiness=scored.readiness,
             top_need_ids=[c.need_id for c in wanted[:W.TOP_NEEDS_PER_RESULT]], push=push,
             reasons=shortlist_reasons(record, wanted, scored.pull, scored.readiness), record=record,
+            duplicate_ids=[d for d in duplicates.members(record.id) if d != record.id and d in results]
+            if duplicates is not None else [],
         ))
         if on_progress is not None and (position % 25 == 0 or position == len(ranked)):
             on_progress(position, len(ranked))
