@@ -64,33 +64,47 @@ def need_block(ids: Sequence[str], strengths: Mapping[str, Mapping[str, float]])
     return sp.csr_matrix((vals, (rows, cols)), shape=(len(ids), max(len(needs), 1)), dtype=np.float32)
 
 
-def context_block(ids: Sequence[str], context: Mapping[str, str], prior: np.ndarray) -> sp.csr_matrix:
-    """One-hot of each result's judged need, plus its rank among that need's results by the prior (1/rank)."""
+def context_block(ids: Sequence[str], context: Mapping[str, str], prior: np.ndarray,
+                  similarity: Mapping[str, Mapping[str, float]] | None = None) -> sp.csr_matrix:
+    """The need each result is judged against: a one-hot of it, and, for the prior and each similarity signal
+    (``similarity[result_id][signal]``: the result against its need), 1 / rank among that need's results and
+    the score relative to that need's best. Relevance there is per need: a result is strong *for its need*."""
     groups = sorted({context[r] for r in ids if r in context})
     column = {g: j for j, g in enumerate(groups)}
     members: dict[str, list[int]] = {}
     for i, rid in enumerate(ids):
         if rid in context:
             members.setdefault(context[rid], []).append(i)
-    rank = np.zeros(len(ids), dtype=np.float32)
+    signals = sorted({name for per in (similarity or {}).values() for name in per})
+    values = np.vstack([prior] + [np.asarray([float((similarity or {}).get(r, {}).get(name, 0.0)) for r in ids])
+                                  for name in signals]).astype(np.float32)
+    dense = np.zeros((len(ids), 2 * len(values)), dtype=np.float32)
     for rows in members.values():
-        ordered = sorted(rows, key=lambda i: -prior[i])
-        for position, i in enumerate(ordered, 1):
-            rank[i] = 1.0 / position
+        rows_a = np.asarray(rows)
+        for k, v in enumerate(values):
+            group = v[rows_a]
+            order = np.argsort(-group, kind="stable")
+            rank = np.empty(len(rows_a))
+            rank[order] = np.arange(1, len(rows_a) + 1)
+            dense[rows_a, 2 * k] = 1.0 / rank
+            top, low = float(group.max()), float(group.min())
+            dense[rows_a, 2 * k + 1] = (group - low) / (top - low) if top > low else 0.0
     rows = [i for i, rid in enumerate(ids) if rid in context]
     onehot = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, [column[context[ids[i]]] for i in rows])),
                            shape=(len(ids), max(len(groups), 1)))
-    return sp.hstack([onehot, sp.csr_matrix(rank[:, None])], format="csr")
+    return sp.hstack([onehot, sp.csr_matrix(dense)], format="csr")
 
 
 def build_features(
     ids: Sequence[str], texts: Sequence[str], prior: Mapping[str, float] | None = None,
     strengths: Mapping[str, Mapping[str, float]] | None = None, context: Mapping[str, str] | None = None,
     extra: Mapping[str, Sequence[float]] | None = None, prior_weight: float = PRIOR_WEIGHT,
+    similarity: Mapping[str, Mapping[str, float]] | None = None,
 ) -> ReviewFeatures:
     """The pool's feature matrix. ``prior``: the one-shot score per result; ``strengths``: per result, the
     needs that want it and how strongly; ``context``: per result, the need it is judged against; ``extra``:
-    named dense columns (readiness, market pull, ...), min-max scaled."""
+    named dense columns (readiness, market pull, ...), min-max scaled; ``similarity``: per result, each
+    signal's score against its context need."""
     ids = list(ids)
     score = np.asarray([float((prior or {}).get(rid, 0.0)) for rid in ids], dtype=np.float32)
     blocks = [text_block(texts)]
@@ -99,7 +113,7 @@ def build_features(
     if strengths:
         blocks.append(NEED_WEIGHT * need_block(ids, strengths))
     if context:
-        blocks.append(CONTEXT_WEIGHT * context_block(ids, context, score))
+        blocks.append(CONTEXT_WEIGHT * context_block(ids, context, score, similarity))
     for values in (extra or {}).values():
         blocks.append(sp.csr_matrix(_minmax(np.asarray(values, dtype=np.float32))[:, None]))
     return ReviewFeatures(ids, sp.hstack(blocks, format="csr"), score)

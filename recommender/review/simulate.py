@@ -64,9 +64,10 @@ def draw_priors(labels: Mapping[str, int], included: int, excluded: int, seed: i
 
 def simulate(
     features: ReviewFeatures, labels: Mapping[str, int], strategy: str = "loop", prior_included: int = 1,
-    prior_excluded: int = 1, seed: int = 0, classifier: str = "logistic",
+    prior_excluded: int = 1, seed: int = 0, classifier: str = "logistic", **loop_options: int,
 ) -> SimulationResult:
-    """Read the whole pool in the strategy's order; the label of each result is the broker's decision."""
+    """Read the whole pool in the strategy's order; the label of each result is the broker's decision.
+    ``loop_options`` go to ``ReviewLoop`` (pseudo_negatives, max_negatives)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
@@ -81,7 +82,7 @@ def simulate(
         rest = sorted((i for i, r in enumerate(ids) if r not in known), key=lambda i: (-features.prior[i], ids[i]))
         order = priors + [ids[i] for i in rest]
     else:
-        loop = ReviewLoop(features, classifier=classifier, seed=seed)
+        loop = ReviewLoop(features, classifier=classifier, seed=seed, **loop_options)
         loop.decide_many((r, labels[r]) for r in priors)
         batch = 1
         while len(loop.labels) < len(ids):

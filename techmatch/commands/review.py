@@ -46,12 +46,12 @@ def simulate_command(
     if prior_included > ones or prior_excluded > len(read.labels) - ones:
         raise UserError(f"cannot start from {prior_included} transferable and {prior_excluded} other results: "
                         f"{labels} has {ones} and {len(read.labels) - ones}")
-    market = None
+    market = index = None
     if needs is not None and strategy != "random":
         need_records, _ = load_records(needs, "need")
-        market = market_for(result_records, need_records)
+        market, index = market_for(result_records, need_records)
     pool = list(read.labels)
-    features = pool_features(pool, by_id, market, read.context)
+    features = pool_features(pool, by_id, market, read.context, index=index)
     outcome = simulate(features, read.labels, strategy, prior_included, prior_excluded, seed, classifier)
     figures = outcome.to_dict()
     if plot is not None:
