@@ -29,6 +29,7 @@ from eval.latency import percentiles
 
 __all__ = [
     "find_cjk_font",
+    "plot_gain_curves",
     "plot_latency",
     "plot_ndcg_histogram",
     "plot_recall_curves",
@@ -171,6 +172,29 @@ def plot_recall_curves(curves: Mapping[str, Mapping[int, float]], path: PathLike
         ax.set_xlabel(_bilingual("k (results per need)", "每个需求返回的成果数", cjk))
         ax.set_ylabel(_bilingual("mean recall@k", "平均召回率", cjk))
         ax.set_title(_bilingual("Recall curves", "召回率曲线", cjk))
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower right")
+        return _save(fig, path)
+
+
+def plot_gain_curves(curves: Mapping[str, Sequence[int]], pool: int, relevant: int, path: PathLike) -> Path:
+    """Transferable found against results read for each review strategy (the review loop's gain curves), with
+    random reading's expectation as the diagonal and the 80% / 95% recall levels."""
+    if not curves:
+        raise ValueError("no gain curves to plot")
+    with _plot_style() as cjk:
+        fig = Figure(figsize=(7.5, 5))
+        ax = fig.add_subplot()
+        for name, gains in curves.items():
+            ax.plot(np.arange(1, len(gains) + 1), gains, label=str(name))
+        ax.plot([0, pool], [0, relevant], linestyle=":", color="grey", label="random (expected)")
+        for share in (0.8, 0.95):
+            ax.axhline(share * relevant, linestyle="--", linewidth=0.8, color="lightgrey")
+        ax.set_xlim(0, pool)
+        ax.set_ylim(0, relevant * 1.02)
+        ax.set_xlabel(_bilingual("results read", "已阅读成果数", cjk))
+        ax.set_ylabel(_bilingual("transferable found", "已发现可转化成果", cjk))
+        ax.set_title(_bilingual("Review gain curves", "审阅增益曲线", cjk))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right")
         return _save(fig, path)

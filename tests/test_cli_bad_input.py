@@ -61,6 +61,7 @@ class Files:
     not_index: Path
     home: Path
     damaged_home: Path
+    labels: Path  # a folder of review labels files (techmatch review simulate)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +95,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     (root / "home").mkdir()
     (root / "damaged-home").mkdir()
     (root / "damaged-home" / "techmatch.db").write_bytes(b"this is not an SQLite database" * 100)
+    labels = root / "labels"
+    labels.mkdir()
+    for name, text in {"unknown": "R1\t1\nNOPE\t0\n", "bad_label": "R1\t1\nR2\t2\n", "no_relevant": "R1\t0\nR2\t0\n",
+                       "empty": "", "ok": "R1\t1\nR2\t0\nR3\t0\n"}.items():
+        (labels / f"{name}.tsv").write_text(text, encoding="utf-8")
     return Files(root, results, results_csv, needs, root / "qrels.txt", root / "a.run", root / "pairs.tsv",
                  root / "unknown_pairs.tsv", root / "unknown_qrels.txt",
                  root / "nope.jsonl", root / "empty.jsonl", root / "not_json.jsonl", root / "fake.xlsx", index,
-                 damaged, root / "not-index", root / "home", root / "damaged-home")
+                 damaged, root / "not-index", root / "home", root / "damaged-home", labels)
 
 
 # command path -> {kind of bad input -> (its arguments, what the one line must say)}; {name} is a field of
@@ -256,6 +262,20 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
                                "at least 8 characters"),
         "damaged database": ("users create --home {damaged_home} --username li --role broker --password "
                              "long-enough-1", "cannot open the database"),
+    },
+    "review simulate": {
+        "unknown id": ("review simulate --results {results} --labels {labels}/unknown.tsv --json",
+                       "1 result id(s) are not in the results file (e.g. 'NOPE')"),
+        "label not 0/1": ("review simulate --results {results} --labels {labels}/bad_label.tsv",
+                          "line 2: label must be 0 or 1, got '2'"),
+        "no relevant result": ("review simulate --results {results} --labels {labels}/no_relevant.tsv",
+                               "no result is labelled 1"),
+        "empty pool": ("review simulate --results {results} --labels {labels}/empty.tsv", "is empty"),
+        "missing file": ("review simulate --results {results} --labels {missing}", "does not exist"),
+        "unknown strategy": ("review simulate --results {results} --labels {labels}/ok.tsv --strategy best",
+                             "--strategy must be one of"),
+        "too many priors": ("review simulate --results {results} --labels {labels}/ok.tsv --prior-included 2",
+                            "cannot start from 2 transferable"),
     },
     "users list": {
         "damaged database": ("users list --home {damaged_home}", "cannot open the database"),

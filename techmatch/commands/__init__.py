@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-MODULES = ("evaluation", "triage", "learning", "service", "users")
+MODULES = ("evaluation", "triage", "learning", "service", "users", "review")
 
 
 def register_all(app: typer.Typer) -> None:
