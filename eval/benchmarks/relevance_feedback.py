@@ -53,7 +53,16 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "dense + char neighbours": tuple(f for f in FEATURES if f.startswith(("dense_", "char_"))),
     "per-need signal weights": ("per_need",),
     "all: neighbours + per-need weights": tuple(f for f in FEATURES if f != "base"),
+    "all, signed (accepted up, rejected down)": tuple(f for f in FEATURES if f != "base"),
 }
+SIGNED = {"all, signed (accepted up, rejected down)"}  # families whose weights keep the page's promise
+
+
+def _allowed_values(feature: str, signed: bool) -> tuple[float, ...]:
+    """The grid of one weight; signed: similarity to accepted results >= 0, to rejected ones <= 0."""
+    if not signed or "_pos_" not in feature and "_neg_" not in feature:
+        return GRID
+    return tuple(v for v in GRID if (v >= 0 if "_pos_" in feature else v <= 0))
 
 
 @dataclass
@@ -161,7 +170,8 @@ def _mean_ndcg(needs: Sequence[Need], score: Callable[[Need], np.ndarray]) -> fl
     return float(np.mean([_ndcg10(n.grades, score(n)) for n in needs])) if needs else 0.0
 
 
-def fit_weights(needs: Sequence[Need], kind: str, allowed: Sequence[str], passes: int = 3) -> np.ndarray:
+def fit_weights(needs: Sequence[Need], kind: str, allowed: Sequence[str], passes: int = 3,
+                signed: bool = False) -> np.ndarray:
     """Coordinate ascent on the mean residual nDCG@10 of ``needs`` over the ``allowed`` features' weights."""
     w = np.zeros(len(FEATURES))
     w[0] = 1.0
@@ -170,7 +180,7 @@ def fit_weights(needs: Sequence[Need], kind: str, allowed: Sequence[str], passes
     for _ in range(passes):
         improved = False
         for c in columns:
-            for value in GRID:
+            for value in _allowed_values(FEATURES[c], signed):
                 if value == w[c]:
                     continue
                 trial = w.copy()
@@ -190,7 +200,8 @@ def _cross_validate(needs: list[Need], kind: str, seeds: int, folds: int) -> tup
     for seed in range(seeds):
         for train, test in KFold(folds, shuffle=True, random_state=seed).split(needs):
             training = [needs[i] for i in train]
-            fitted = {name: fit_weights(training, kind, allowed) for name, allowed in FAMILIES.items()}
+            fitted = {name: fit_weights(training, kind, allowed, signed=name in SIGNED)
+                      for name, allowed in FAMILIES.items()}
             train_score = {name: _mean_ndcg(training, lambda n, w=w: n.features[kind] @ w)
                            for name, w in fitted.items()}
             pick = max(train_score, key=train_score.get)
@@ -251,16 +262,17 @@ def main(
     for kind in ("graded", "binary"):
         methods: dict[str, dict] = {}
         for space in ("char", "dense"):
-            fixed = _exact(needs, _runs(needs, lambda n, s=space: n.rocchio[kind][s]))
+            fixed = _exact(needs, _runs(needs, lambda n, s=space, k=kind: n.rocchio[k][s]))
             methods[f"Rocchio on {space} (0.75 / 0.15, re-fused)"] = _paired(base, fixed)
         held, chosen = _cross_validate(needs, kind, seeds, folds)
         for name, per_need in held.items():
             methods[f"{name} (CV)"] = _paired(base, per_need)
         picks = chosen["selected"]
         methods["selected (CV)"]["picked"] = {p: picks.count(p) for p in dict.fromkeys(picks)}
-        everything = fit_weights(needs, kind, FAMILIES[max(set(picks), key=picks.count)])
-        methods["selected (CV)"]["weights_on_all_dev"] = {f: round(float(v), 3) for f, v in zip(FEATURES, everything)
-                                                          if v}
+        for name in FAMILIES:
+            everything = fit_weights(needs, kind, FAMILIES[name], signed=name in SIGNED)
+            methods[f"{name} (CV)"]["weights_on_all_dev"] = {f: round(float(v), 3)
+                                                             for f, v in zip(FEATURES, everything) if v}
         report["methods"][kind] = methods
     timings["total_seconds"] = round(time.perf_counter() - started, 1)
     report |= timings

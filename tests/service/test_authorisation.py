@@ -104,6 +104,8 @@ OPERATIONS: dict[str, tuple[str, Request]] = {
     "update_need": ("own need", plain("PUT", "/needs/N1", json={k: v for k, v in N1.items() if k != "id"})),
     "delete_need": ("own need", _fresh("needs", "E1")),
     "need_matches": ("own need", plain("GET", "/needs/N1/matches", params={"k": 3})),
+    "judge_match": ("own need", plain("POST", "/needs/N1/judgements", json={"result_id": "R2",
+                                                                          "judgement": "irrelevant", "k": 3})),
     "list_results": ("any", plain("GET", "/results")),
     "create_result": ("broker", plain("POST", "/results", json={**RESULT, "id": "NEW-{caller}"})),
     "create_results": ("broker", plain("POST", "/results/bulk", json=[{**RESULT, "id": "BULK-{caller}"}])),
