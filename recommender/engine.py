@@ -37,6 +37,7 @@ from recommender.triage.targets import PushTarget
 # Below this size a write refits the whole side (cheap, embeddings are cached), so a small catalogue's
 # TF-IDF vocabulary is never frozen at its first few records; above it, updates are incremental.
 REFIT_BELOW = 2000
+DECISIONS = ("relevant", "irrelevant")  # judgements that take a result out of the list it re-ranks
 FEEDBACK_CANDIDATES = 100  # results of the default list a need's judgements re-rank
 INSTALLED = "installed"  # shortlist(grader=INSTALLED): use the grader installed in the index, if any
 
@@ -127,7 +128,8 @@ class Engine:
     ) -> list[Match]:
         """The need's top-k results not yet judged, re-ranked by the judgements (result id -> 'relevant',
         'irrelevant' or 'interested'): neighbours of a rejected result go down, an accepted one's go up
-        (``recommender.learning.relevance``). Only the k shown are explained and graded."""
+        (``recommender.learning.relevance``). Results judged relevant or irrelevant leave the list; one marked
+        interested stays in it (the enterprise wants it followed up). Only the k shown are explained and graded."""
         judged = {r: JUDGEMENT_WEIGHTS[j] for r, j in judgements.items() if j in JUDGEMENT_WEIGHTS}
         if not judged:
             return self.results_for([need], k)[0]
@@ -142,7 +144,8 @@ class Engine:
             rows = {pool_ids.index(r): w for r, w in judged.items() if r in index.records}
             scores = feedback_scores(pool, rows)
             by_id = {m.id: m for m in found}
-            order = sorted((i for i in range(len(found)) if i not in rows), key=lambda i: (-scores[i], i))[:k]
+            decided = {pool_ids.index(r) for r, j in judgements.items() if r in index.records and j in DECISIONS}
+            order = sorted((i for i in range(len(found)) if i not in decided), key=lambda i: (-scores[i], i))[:k]
             terms = get_tokenizer().key_terms(query.text, 12)
             chosen = []
             for rank, i in enumerate(order, start=1):

@@ -35,6 +35,7 @@ from recommender.learning.relevance import (
     FEATURES,
     GRADE_WEIGHTS,
     FeedbackPool,
+    duplicates_of_rejected,
     feedback_features,
     pool_from_index,
 )
@@ -55,7 +56,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "all: neighbours + per-need weights": tuple(f for f in FEATURES if f != "base"),
     "all, signed (accepted up, rejected down)": tuple(f for f in FEATURES if f != "base"),
 }
-SIGNED = {"all, signed (accepted up, rejected down)"}  # families whose weights keep the page's promise
+SHIPPED = "all, signed (accepted up, rejected down)"
+SIGNED = {SHIPPED}  # families whose weights keep the page's promise
 
 
 def _allowed_values(feature: str, signed: bool) -> tuple[float, ...]:
@@ -74,6 +76,7 @@ class Need:
     grades: np.ndarray  # residual grades
     features: dict[str, np.ndarray]  # feedback type ('graded', 'binary') -> (residual, FEATURES)
     rocchio: dict[str, dict[str, np.ndarray]]  # feedback type -> space -> residual scores of the fused Rocchio
+    duplicates: dict[str, np.ndarray]  # feedback type -> residual rows that nearly duplicate a rejected result
 
 
 def _pool_order(pool: FeedbackPool, names: Sequence[str], weights: dict[str, float], rrf_k: int) -> np.ndarray:
@@ -140,17 +143,18 @@ def prepare(data: Path, reveal: int) -> tuple[list[Need], dict, dict]:
         rest = np.arange(reveal, len(ids))
         qd = dense.embed_queries([query])[0]
         qc = char._transform([query.text]).toarray()[0]
-        features, rocchio = {}, {}
+        features, rocchio, duplicates = {}, {}, {}
         for kind in ("graded", "binary"):
             weights = np.array([GRADE_WEIGHTS[int(g)] if kind == "graded" else (1.0 if g >= 2 else -1.0)
                                 for g in grades[shown]])
             features[kind] = feedback_features(pool, dict(zip(shown.tolist(), weights)))[rest]
+            duplicates[kind] = duplicates_of_rejected(pool, dict(zip(shown.tolist(), weights)))[rest]
             rocchio[kind] = {}
             for space, q in (("char", qc), ("dense", qd)):
                 new = _rocchio(pool, q, space, shown, weights)
                 rocchio[kind][space] = _fused_with(pool.signals[rest], names.index(space), new[rest], names,
                                                    index.weights, index.rrf_k)
-        out.append(Need(need.id, ids[reveal:], grades[reveal:], features, rocchio))
+        out.append(Need(need.id, ids[reveal:], grades[reveal:], features, rocchio, duplicates))
     timings["feature_seconds"] = round(time.perf_counter() - start, 1)
     judged_qrels = {n: {r: g for r, g in qrels[n].items()} for n in full_run}
     return out, {"full": (judged_qrels, full_run)}, timings
@@ -211,6 +215,10 @@ def _cross_validate(needs: list[Need], kind: str, seeds: int, folds: int) -> tup
                 for name, w in fitted.items():
                     held.setdefault(name, {}).setdefault(need.id, []).append(
                         _ndcg10(need.grades, need.features[kind] @ w))
+                signed = need.features[kind] @ fitted[SHIPPED]
+                signed[need.duplicates[kind]] -= signed.max() - signed.min() + 1.0
+                held.setdefault(f"{SHIPPED} + near duplicates of rejected down", {}).setdefault(need.id, []).append(
+                    _ndcg10(need.grades, signed))
                 held.setdefault("selected", {}).setdefault(need.id, []).append(
                     _ndcg10(need.grades, need.features[kind] @ fitted[pick]))
     return {m: {q: float(np.mean(v)) for q, v in per.items()} for m, per in held.items()}, chosen
@@ -269,6 +277,8 @@ def main(
             methods[f"{name} (CV)"] = _paired(base, per_need)
         picks = chosen["selected"]
         methods["selected (CV)"]["picked"] = {p: picks.count(p) for p in dict.fromkeys(picks)}
+        methods[f"{SHIPPED} + near duplicates of rejected down (CV)"]["near_duplicate_rows"] = int(
+            sum(n.duplicates[kind].sum() for n in needs))
         for name in FAMILIES:
             everything = fit_weights(needs, kind, FAMILIES[name], signed=name in SIGNED)
             methods[f"{name} (CV)"]["weights_on_all_dev"] = {f: round(float(v), 3)

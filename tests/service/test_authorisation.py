@@ -224,6 +224,8 @@ PAGES: dict[tuple[str, str], tuple[str, str, dict[str, str] | None]] = {
     ("POST", "/web/needs/{need_id}/edit"): ("own need", "/web/needs/N1/edit", {"title": "", "description": ""}),
     ("POST", "/web/needs/{need_id}/interest"): ("own need", "/web/needs/N1/interest",
                                                 {"result_id": "R1", "interested": "1"}),
+    ("POST", "/web/needs/{need_id}/judge"): ("own need", "/web/needs/N1/judge",
+                                             {"result_id": "R2", "judgement": "irrelevant"}),
     ("GET", "/web/results"): ("broker", "/web/results", None),
     ("GET", "/web/results/{result_id}"): ("broker", "/web/results/R1", None),
     ("GET", "/web/shortlist"): ("broker", "/web/shortlist", None),
