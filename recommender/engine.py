@@ -125,11 +125,13 @@ class Engine:
 
     def results_with_feedback(
         self, need: Record, judgements: Mapping[str, str], k: int = 10, candidates: int = FEEDBACK_CANDIDATES,
+        demote_duplicates: bool = False,
     ) -> list[Match]:
         """The need's top-k results not yet judged, re-ranked by the judgements (result id -> 'relevant',
         'irrelevant' or 'interested'): neighbours of a rejected result go down, an accepted one's go up
         (``recommender.learning.relevance``). Results judged relevant or irrelevant leave the list; one marked
-        interested stays in it (the enterprise wants it followed up). Only the k shown are explained and graded."""
+        interested stays in it (the enterprise wants it followed up). ``demote_duplicates``: a rejected result's near
+        duplicates go to the bottom (off: it cost a point on bdci2019). Only the k shown are explained and graded."""
         judged = {r: JUDGEMENT_WEIGHTS[j] for r, j in judgements.items() if j in JUDGEMENT_WEIGHTS}
         if not judged:
             return self.results_for([need], k)[0]
@@ -142,7 +144,7 @@ class Engine:
             ranks = list(range(1, len(found) + 1)) + [len(found) + 1] * (len(pool_ids) - len(found))
             pool = pool_from_index(index, query, pool_ids, ranks)
             rows = {pool_ids.index(r): w for r, w in judged.items() if r in index.records}
-            scores = feedback_scores(pool, rows)
+            scores = feedback_scores(pool, rows, demote_duplicates=demote_duplicates)
             by_id = {m.id: m for m in found}
             decided = {pool_ids.index(r) for r, j in judgements.items() if r in index.records and j in DECISIONS}
             order = sorted((i for i in range(len(found)) if i not in decided), key=lambda i: (-scores[i], i))[:k]

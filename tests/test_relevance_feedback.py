@@ -45,3 +45,10 @@ def test_interest_counts_as_acceptance_and_nothing_judged_is_the_plain_list(engi
     marked = [m.id for m in engine.results_with_feedback(NEED, {"B1": "interested", "A1": "irrelevant"}, 8)]
     accepted = [m.id for m in engine.results_with_feedback(NEED, {"B1": "relevant", "A1": "irrelevant"}, 7)]
     assert "B1" in marked and [i for i in marked if i != "B1"] == accepted  # a marked result stays listed
+
+
+def test_duplicates_of_a_rejected_result_can_be_sent_to_the_bottom(engine: Engine):
+    plain = [m.id for m in engine.results_with_feedback(NEED, {"A1": "irrelevant"}, 9)]
+    sunk = [m.id for m in engine.results_with_feedback(NEED, {"A1": "irrelevant"}, 9, demote_duplicates=True)]
+    assert sorted(plain) == sorted(sunk) and "A1" not in sunk
+    assert sunk.index("A2") > max(sunk.index(f"B{i}") for i in (1, 2, 3)), sunk

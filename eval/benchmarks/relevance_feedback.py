@@ -247,6 +247,28 @@ def _paired(base: dict[str, float], other: dict[str, float]) -> dict[str, float]
             "better": int((diff > 1e-12).sum()), "worse": int((diff < -1e-12).sum())}
 
 
+def latency(data: Path, count: int = 60) -> dict[str, float]:
+    """What the service path costs: ``Engine.results_with_feedback`` (k = 10, three judgements: the first shown
+    result rejected, the third and fifth accepted) against the plain ``results_for``, one need at a time."""
+    from recommender.engine import Engine
+
+    results, _ = load_records(data / "results.jsonl", "result")
+    needs, _ = load_records(data / "needs.dev.jsonl", "need")
+    engine = Engine.build(results)
+    plain, judged = [], []
+    for need in needs[:count]:
+        start = time.perf_counter()
+        shown = engine.results_for([need], 10)[0]
+        plain.append(time.perf_counter() - start)
+        judgements = {shown[0].id: "irrelevant", shown[2].id: "relevant", shown[4].id: "relevant"}
+        start = time.perf_counter()
+        engine.results_with_feedback(need, judgements, 10)
+        judged.append(time.perf_counter() - start)
+    ms = lambda values, q: round(1000 * float(np.percentile(values, q)), 1)  # noqa: E731
+    return {"needs": len(plain), "plain_p50_ms": ms(plain, 50), "plain_p95_ms": ms(plain, 95),
+            "feedback_p50_ms": ms(judged, 50), "feedback_p95_ms": ms(judged, 95)}
+
+
 def main(
     data: Annotated[Path, typer.Option(help="bdci2019 folder")] = DATA,
     seeds: Annotated[int, typer.Option(min=1, help="reshuffles of the need folds")] = 5,
@@ -284,6 +306,7 @@ def main(
             methods[f"{name} (CV)"]["weights_on_all_dev"] = {f: round(float(v), 3)
                                                              for f, v in zip(FEATURES, everything) if v}
         report["methods"][kind] = methods
+    report["latency"] = latency(data)
     timings["total_seconds"] = round(time.perf_counter() - started, 1)
     report |= timings
     report["machine"] = {"cores": os.cpu_count(), "python": platform.python_version(),

@@ -133,8 +133,9 @@ def feedback_features(pool: FeedbackPool, judged: Mapping[int, float], shrink: f
 
 # Chosen by cross-validation over the 77 evaluable bdci2019 dev needs (binary judgements, the page's buttons;
 # signs kept as the page promises: accepted up, rejected never up), refitted on all of them; the weight on
-# similarity to rejected results came out 0 (pushing their neighbours down did not help on dev), so a
-# rejected result moves only its near duplicates down (``duplicates_of_rejected``).
+# similarity to rejected results came out 0 (pushing their neighbours down did not help on dev), and sinking
+# a rejected result's near duplicates cost a point there (+5.3% -> +4.3%), so that is an option
+# (``demote_duplicates``), off by default: a rejection moves its neighbours down only relative to accepted ones'.
 # See eval/benchmarks/RELEVANCE_FEEDBACK.md.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "base": 1.0, "dense_pos_mean": 0.5, "dense_pos_max": 0.25, "char_pos_mean": 2.0, "char_pos_max": 0.5,
@@ -162,12 +163,12 @@ def weight_vector(weights: Mapping[str, float]) -> np.ndarray:
     return np.array([float(weights.get(name, 0.0)) for name in FEATURES])
 
 
-def feedback_scores(pool: FeedbackPool, judged: Mapping[int, float],
-                    weights: Mapping[str, float] | None = None) -> np.ndarray:
-    """The re-ranking score of every candidate of the pool (higher first) given the judged rows; near
-    duplicates of a rejected result go below everything else."""
+def feedback_scores(pool: FeedbackPool, judged: Mapping[int, float], weights: Mapping[str, float] | None = None,
+                    demote_duplicates: bool = False) -> np.ndarray:
+    """The re-ranking score of every candidate of the pool (higher first) given the judged rows; with
+    ``demote_duplicates``, near duplicates of a rejected result go below everything else."""
     scores = feedback_features(pool, judged) @ weight_vector(weights or DEFAULT_WEIGHTS)
-    duplicates = duplicates_of_rejected(pool, judged)
+    duplicates = duplicates_of_rejected(pool, judged) if demote_duplicates else np.zeros(len(scores), dtype=bool)
     if duplicates.any():
         scores[duplicates] -= scores.max() - scores.min() + 1.0  # below the rest, in their own order
     return scores
