@@ -18,7 +18,11 @@ def _ids(page) -> list[str]:
 def test_a_judgement_re_ranks_the_list_and_the_page_says_so(site, page, browser):
     with httpx.Client(base_url=site.base, headers={"X-API-Key": site.logins.api_key}, timeout=60) as client:
         needs = client.get("/needs", params={"limit": 200}).json()["items"]
-        need_id = next(n["id"] for n in needs if n.get("enterprise") == site.logins.enterprise_id)
+        created = client.post("/needs", json={  # a need of the enterprise that nobody has judged yet
+            "id": "NRF1", "title": "动力电池正极材料循环寿命提升", "enterprise": site.logins.enterprise_id,
+            "description": "三元锂电池正极材料循环衰减快，希望循环1000次容量保持率大于90%。"})
+        assert created.status_code == 201, created.text
+        need_id = "NRF1"
         other = next(n["id"] for n in needs if n.get("enterprise") not in (None, site.logins.enterprise_id))
     sign_in(page, site.base, site.logins.broker)
     page.goto(f"{site.base}/web/needs/{need_id}")
