@@ -11,15 +11,18 @@ the lock or swaps a side.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embeddings.tokenizer import get_tokenizer
 from recommender.batching import SearchBatcher
 from recommender.errors import EmptyIndexError
+from recommender.explain import shared_key_terms
 from recommender.filters import ResultFilters
 from recommender.hybrid import HybridIndex, Match
+from recommender.learning.relevance import JUDGEMENT_WEIGHTS, feedback_scores, pool_from_index
 from recommender.matcher import Matcher
 from recommender.pipeline import new_index
 from recommender.records import Kind, Record
@@ -34,6 +37,8 @@ from recommender.triage.targets import PushTarget
 # Below this size a write refits the whole side (cheap, embeddings are cached), so a small catalogue's
 # TF-IDF vocabulary is never frozen at its first few records; above it, updates are incremental.
 REFIT_BELOW = 2000
+DECISIONS = ("relevant", "irrelevant")  # judgements that take a result out of the list it re-ranks
+FEEDBACK_CANDIDATES = 100  # results of the default list a need's judgements re-rank
 INSTALLED = "installed"  # shortlist(grader=INSTALLED): use the grader installed in the index, if any
 
 
@@ -128,6 +133,43 @@ class Engine:
             return [self.batcher.search(_Request(needs[0], k, explain, grade, collapse))]
         with self._lock.reading():
             return self._rank([_Request(n, k, explain, grade, collapse) for n in needs], filters if active else None)
+
+    def results_with_feedback(
+        self, need: Record, judgements: Mapping[str, str], k: int = 10, candidates: int = FEEDBACK_CANDIDATES,
+        demote_duplicates: bool = False,
+    ) -> list[Match]:
+        """The need's top-k results not yet judged, re-ranked by the judgements (result id -> 'relevant',
+        'irrelevant' or 'interested'): neighbours of a rejected result go down, an accepted one's go up
+        (``recommender.learning.relevance``). Results judged relevant or irrelevant leave the list; one marked
+        interested stays in it (the enterprise wants it followed up). ``demote_duplicates``: a rejected result's near
+        duplicates go to the bottom (off: it cost a point on bdci2019). Only the k shown are explained and graded."""
+        judged = {r: JUDGEMENT_WEIGHTS[j] for r, j in judgements.items() if j in JUDGEMENT_WEIGHTS}
+        if not judged:
+            return self.results_for([need], k)[0]
+        with self._lock.reading():
+            index = self.matcher.results
+            query = need.as_query()
+            found = index.search([query], candidates + len(judged), explain=False,
+                                 collapse=self.settings.collapse_duplicates)[0]
+            pool_ids = [m.id for m in found] + [r for r in judged if r in index.records
+                                                 and r not in {m.id for m in found}]
+            ranks = list(range(1, len(found) + 1)) + [len(found) + 1] * (len(pool_ids) - len(found))
+            pool = pool_from_index(index, query, pool_ids, ranks)
+            rows = {pool_ids.index(r): w for r, w in judged.items() if r in index.records}
+            scores = feedback_scores(pool, rows, demote_duplicates=demote_duplicates)
+            by_id = {m.id: m for m in found}
+            decided = {pool_ids.index(r) for r, j in judgements.items() if r in index.records and j in DECISIONS}
+            order = sorted((i for i in range(len(found)) if i not in decided), key=lambda i: (-scores[i], i))[:k]
+            terms = get_tokenizer().key_terms(query.text, 12)
+            chosen = []
+            for rank, i in enumerate(order, start=1):
+                match = by_id[pool_ids[i]]
+                match.shared_terms = shared_key_terms(query.text, match.record.text, query_terms=terms)
+                match.rank, match.score = rank, float(scores[i])
+                chosen.append(match)
+            if self.matcher.grader is not None and chosen:
+                self.matcher.grader.annotate(self.matcher, need.id, chosen, "result", query=need)
+            return chosen
 
     def _run_batch(self, requests: Sequence[_Request]) -> list[list[Match]]:
         """What the batcher runs: the waiting requests in one index call per ``explain`` and ``collapse`` setting."""

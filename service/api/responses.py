@@ -144,6 +144,7 @@ class ResultMatchesOut(BaseModel):
 
     query: NeedOut | FreeTextQueryOut
     matches: list[ResultMatchOut]
+    judgements: int = Field(0, description="judgements of this need's results the list was re-ranked by")
 
 
 class NeedMatchesOut(BaseModel):

@@ -125,6 +125,14 @@ class MatchTextIn(BaseModel):
         return _not_blank(value, "title")
 
 
+class JudgementIn(BaseModel):
+    """A judgement of one shown result of a need's list ('none' clears it); ``k``: the re-ranked list's length."""
+
+    result_id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS)
+    judgement: Literal["relevant", "irrelevant", "none"]
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
 class FeedbackIn(BaseModel):
     need_id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS)
     result_id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS)

@@ -146,6 +146,20 @@ class InterestRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class JudgementRow(Base):
+    """A broker's or the need's enterprise's judgement of one shown result (relevant / irrelevant): it re-ranks
+    the rest of that need's list (issue 20, item 4); one per pair, the latest wins."""
+
+    __tablename__ = "relevance_judgements"
+    __table_args__ = (UniqueConstraint("need_id", "result_id", name="uq_judgement_pair"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    need_id: Mapped[str] = mapped_column(String(200), index=True)
+    result_id: Mapped[str] = mapped_column(String(200))
+    judgement: Mapped[str] = mapped_column(String(20))
+    who: Mapped[str] = mapped_column(String(200))  # "user:<id>" (web) or "key:<key id>" (API)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class JobRow(Base):
     """Long work run in the background (the shortlist of a whole corpus): its progress, outcome and answer.
 

@@ -88,6 +88,8 @@ def test_every_operation_answers_what_its_schema_says(contract_client):
     call("get", "/needs/{need_id}", "/needs/N1")
     call("put", "/needs/{need_id}", "/needs/N1", json={**needs[0], "title": needs[0]["title"] + "（更新）"})
     call("get", "/needs/{need_id}/matches", "/needs/N1/matches", params={"k": 3, "trl_min": 2})
+    call("post", "/needs/{need_id}/judgements", "/needs/N1/judgements",
+         json={"result_id": "R2", "judgement": "irrelevant", "k": 3})
     call("get", "/results", params={"field": "人工智能"})
     call("get", "/results/{result_id}", "/results/R1")
     call("put", "/results/{result_id}", "/results/R8", json={"title": "钙钛矿光伏组件湿热封装", "trl": 5})

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from recommender.filters import ResultFilters
 from service.api.deps import BrokerDep, CallerDep, EngineDep, PagingDep, ServicesDep, SessionDep
 from service.api.responses import NeedOut, Page, ResultMatchesOut, ResultMatchOut, WriteOut
-from service.api.schemas import NeedCreate, NeedIn
+from service.api.schemas import JudgementIn, NeedCreate, NeedIn
 from service.api.uploads import check_bulk, read_upload
 from service.core import catalog
 from service.core.config import MAX_K
 from service.core.errors import Forbidden, NotFound
 from service.core.models import NeedRow
+from service.core.relevance import ranked_with_feedback, record_judgement
 from service.core.security import Caller
 
 router = APIRouter(prefix="/needs", tags=["needs"])
@@ -115,8 +116,24 @@ def need_matches(
     explain: bool = True,
     collapse_duplicates: Annotated[bool | None, Query(
         description="one match per duplicate group (default: the server's setting, on)")] = None,
+    feedback: Annotated[bool, Query(description="re-rank by the need's judgements (without filters)")] = True,
 ) -> ResultMatchesOut:
     row = _own_row(session, caller, need_id)
+    if feedback and not filters.active():
+        matches, judged = ranked_with_feedback(session, engine, caller, need_id, k)
+        if judged:
+            return ResultMatchesOut(query=need_out(row), matches=[ResultMatchOut.of(m) for m in matches],
+                                    judgements=len(judged))
     matches = engine.results_for([catalog.row_record(row, "need")], k, filters, explain,
                                  collapse=collapse_duplicates)[0]
     return ResultMatchesOut(query=need_out(row), matches=[ResultMatchOut.of(m) for m in matches])
+
+
+@router.post("/{need_id}/judgements", summary="Judge a shown result (relevant / irrelevant); the re-ranked list")
+def judge_match(need_id: str, body: JudgementIn, session: SessionDep, caller: CallerDep,
+                engine: EngineDep) -> ResultMatchesOut:
+    """An enterprise judges only its own needs' results (another's need answers 404, as if missing)."""
+    record_judgement(session, caller, need_id, body.result_id, body.judgement, f"key:{caller.key_id}")
+    matches, judged = ranked_with_feedback(session, engine, caller, need_id, body.k)
+    return ResultMatchesOut(query=need_out(_own_row(session, caller, need_id)),
+                            matches=[ResultMatchOut.of(m) for m in matches], judgements=len(judged))

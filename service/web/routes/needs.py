@@ -15,7 +15,8 @@ from service.api.deps import EngineDep, ServicesDep, SessionDep
 from service.core import catalog
 from service.core.config import MAX_K
 from service.core.dashboard import facets
-from service.core.models import EnterpriseRow, NeedRow
+from service.core.models import EnterpriseRow, NeedRow, ResultRow
+from service.core.relevance import ranked_with_feedback, record_judgement
 from service.core.workbench import (
     create_need,
     find_needs,
@@ -98,12 +99,38 @@ def need_page(request: Request, need_id: str, session: SessionDep, engine: Engin
     record = catalog.row_record(row, "need")
     filters, filter_error = result_filters(dict(request.query_params))
     top = page_number(k) if page_number(k) in MATCH_CHOICES else 10
-    matches = results_for(engine, record, min(top, MAX_K), filters, explain=True)
-    return render(request, "need.html", nav="needs", need=row, record=record, matches=matches, filters=filters,
-                  filter_error=filter_error, k=top, k_choices=MATCH_CHOICES, facets=facets(session),
-                  interests=interests_of(session, need_id),
-                  feedback=latest_feedback(session, need_id=need_id) if caller.is_broker else {},
-                  enterprise=session.get(EnterpriseRow, row.enterprise) if row.enterprise else None)
+    return render(request, "need.html", nav="needs", need=row, record=record, filters=filters,
+                  filter_error=filter_error, k_choices=MATCH_CHOICES, facets=facets(session),
+                  enterprise=session.get(EnterpriseRow, row.enterprise) if row.enterprise else None,
+                  **_match_list(session, engine, found.user, row, record, filters, top))
+
+
+def _match_list(session, engine, user, row: NeedRow, record, filters, k: int) -> dict:
+    """What the match list shows: without filters, the need's results re-ranked by its judgements."""
+    judged: dict[str, str] = {}
+    if filters is None or not filters.active():
+        ranked, judged = ranked_with_feedback(session, engine, user.caller, row.id, min(k, MAX_K))
+        matches = [m.to_dict("result", with_record=True) for m in ranked]
+    else:
+        matches = results_for(engine, record, min(k, MAX_K), filters, explain=True)
+    titles = {r.id: r.title for r in (session.get(ResultRow, rid) for rid in judged) if r is not None}
+    return {"matches": matches, "k": k, "judged": judged, "judged_titles": titles,
+            "interests": interests_of(session, row.id),
+            "feedback": latest_feedback(session, need_id=row.id) if user.caller.is_broker else {}}
+
+
+@router.post("/needs/{need_id}/judge")
+def judge_action(request: Request, need_id: str, session: SessionDep, engine: EngineDep, found: UserDep,
+                 result_id: Annotated[str, Form(max_length=200)], judgement: Annotated[str, Form(max_length=20)],
+                 k: Annotated[str, Form(max_length=5)] = "10") -> Response:
+    """相关 / 不相关 on a shown result (or 'none' to take it back): htmx swaps in the re-ranked list."""
+    record_judgement(session, found.user.caller, need_id, result_id, judgement, f"user:{found.user.id}")
+    if not request.headers.get("HX-Request"):
+        return redirect(request, f"/web/needs/{need_id}")
+    row = visible_need(session, found.user.caller, need_id)
+    top = page_number(k) if page_number(k) in MATCH_CHOICES else 10
+    return render(request, "_matches.html", need=row, record=catalog.row_record(row, "need"),
+                  **_match_list(session, engine, found.user, row, None, None, top))
 
 
 @router.get("/needs/{need_id}/edit")
