@@ -22,6 +22,7 @@ from service.core.config import ServiceSettings
 from service.core.db import describe, make_engine, make_sessions
 from service.core.security import CallerCache
 from service.core.sync import IndexSync
+from service.core.throttle import Limit
 from service.errors import install_error_handlers
 from service.web import mount_web
 
@@ -43,7 +44,8 @@ def open_services(settings: ServiceSettings) -> Services:
                      settings.parallel_batches)
     report = sync.open(sessions)
     log.info("database %s; index %s (%s)", describe(url), settings.resolved_index_dir, report.summary())
-    return Services(settings, engine, sessions, sync, CallerCache(sessions))
+    key_limit = Limit(settings.key_failures_max_per_address, settings.key_failures_window_seconds)
+    return Services(settings, engine, sessions, sync, CallerCache(sessions, key_limit))
 
 
 class BodyLimit:

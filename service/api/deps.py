@@ -16,6 +16,7 @@ from service.core.config import MAX_OFFSET, MAX_PAGE_SIZE, ServiceSettings
 from service.core.errors import Forbidden, ServiceError
 from service.core.security import Caller, CallerCache
 from service.core.sync import IndexSync
+from service.core.throttle import Throttled
 
 
 @dataclass
@@ -60,11 +61,21 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="an API key from 'techmatch keys create'")
 
 
-def get_caller(services: ServicesDep, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+def client_address(request: Request) -> str:
+    """The caller's address (behind a trusted proxy, uvicorn's --proxy-headers puts the client's here)."""
+    return request.client.host if request.client else ""
+
+
+def get_caller(request: Request, services: ServicesDep,
+               key: Annotated[str | None, Security(api_key_header)]) -> Caller:
     if not key:
         raise ServiceError("missing API key: send it in the X-API-Key header (create one with "
                            "'techmatch keys create --role broker')", 401)
-    caller = services.callers.find(key)
+    try:
+        caller = services.callers.find(key, client_address(request))
+    except Throttled as exc:
+        raise ServiceError(f"too many invalid API keys from this address: retry after {exc.retry_after} s "
+                           "(请求过于频繁，请稍后再试)", 429, {"Retry-After": str(exc.retry_after)}) from None
     if caller is None:
         raise ServiceError("invalid API key", 401)
     return caller

@@ -265,7 +265,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "the key's role may not do this"), (404, "unknown id (or another enterprise's need)"),
         (409, "conflict: the id exists, or nothing is stored yet to do this with"),
         (413, "body or upload over the limit"), (415, "unsupported upload type"),
-        (422, "invalid request: each problem with its place"), (500, "internal error, with an incident id"),
+        (422, "invalid request: each problem with its place"),
+        (429, "too many refused keys from this address: wait Retry-After seconds"),
+        (500, "internal error, with an incident id"),
         (503, "the vector database (Milvus) cannot be reached or refused the request"),
     )
 }

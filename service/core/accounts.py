@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from recommender.errors import UserError
 from service.core.models import UserRow, WebSessionRow, utcnow
-from service.core.security import ROLES, Caller
+from service.core.security import ROLES, Caller, bump_epoch
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 200
@@ -121,6 +121,7 @@ def set_disabled(session: Session, username: str, disabled: bool = True) -> User
     row.disabled = disabled
     if disabled:
         session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id))
+    bump_epoch(session)
     session.commit()
     return row
 
@@ -131,6 +132,7 @@ def set_password(session: Session, username: str, password: str) -> UserRow:
     _check_password(password)
     row.password_hash = _hasher.hash(password)
     session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id))
+    bump_epoch(session)
     session.commit()
     return row
 

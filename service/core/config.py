@@ -40,6 +40,13 @@ class ServiceSettings(BaseSettings):
     parallel_batches: int | None = Field(
         None, ge=1, le=64, description="batches of searches run at once; default: one per two cores")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    # the throttle on refused sign-ins and keys (service/core/throttle.py): failures within a sliding window
+    signin_window_seconds: float = Field(900.0, gt=0, description="sliding window of the sign-in throttle")
+    signin_max_per_account: int = Field(10, ge=1, description="refused sign-ins of one account in the window")
+    signin_max_per_address: int = Field(50, ge=1, description="refused sign-ins from one address in the window")
+    key_failures_window_seconds: float = Field(300.0, gt=0, description="window of the API key throttle")
+    key_failures_max_per_address: int = Field(
+        300, ge=1, description="refused API keys from one address in the window before it answers 429")
 
     @field_validator("database_url")
     @classmethod

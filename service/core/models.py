@@ -73,6 +73,8 @@ class ApiKeyRow(Base):
     label: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set: the key answers 401
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # past: the key answers 401
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # at most once a minute
 
 
 class FeedbackRow(Base):
@@ -118,6 +120,7 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     enterprise: Mapped[str | None] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)  # brokers only: the admin pages
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -181,3 +184,41 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# -- security and operations (issue 23): throttling, the security epoch, the audit trail --
+
+
+class AuthFailureRow(Base):
+    """One refused sign-in or API key, in a bucket (``account:<name>``, ``address:<ip>``, ``key:<ip>``).
+
+    The throttle counts a bucket's rows inside its sliding window; in the database so every worker process
+    (and every machine on one PostgreSQL) sees the same count."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_bucket_at", "bucket", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SecurityEpochRow(Base):
+    """A single counter bumped by every change that must end access at once (key revoked, user disabled,
+    password changed); each worker reads it per request and drops what it cached when it moved."""
+
+    __tablename__ = "security_epoch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditRow(Base):
+    """Who did what, when, from where; ``account`` is the enterprise an entry belongs to (its users see it)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str | None] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(100), default="")

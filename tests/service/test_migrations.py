@@ -60,5 +60,5 @@ def test_a_database_of_the_previous_release_is_upgraded_with_its_rows(db_url: st
         assert current_revision(harness.services.db) == head_revision()
         with harness.services.sessions() as session:
             revoke_api_key(session, "0ld0ld00")  # the new column at work
-        harness.services.callers._known.clear()  # as after the cache's minute
+        harness.services.callers._known.clear()  # as a new process would
         assert client.get("/needs/N9", headers=key).status_code == 401

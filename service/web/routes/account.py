@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from service.api.deps import ServicesDep
-from service.core.accounts import SignInError, authenticate, close_session, open_session
+from service.api.deps import ServicesDep, client_address
+from service.core.accounts import SignInError, close_session, open_session
+from service.core.signin import sign_in
+from service.core.throttle import Throttled
 from service.web.auth import SESSION_COOKIE, clear_cookie, set_cookie, signed_in, web_settings
 from service.web.routes import web_router
 from service.web.templating import redirect, render
@@ -61,7 +63,14 @@ def login(request: Request, services: ServicesDep, username: Annotated[str, Form
           next: Annotated[str, Form(max_length=2000)] = "") -> Response:
     with services.sessions() as session:
         try:
-            user = authenticate(session, username, password)
+            user = sign_in(session, services.settings, username, password, client_address(request))
+        except Throttled as exc:
+            minutes = max(1, round(exc.retry_after / 60))
+            response = render(request, "login.html", status=429, username=username, next=_safe_next(next) or "",
+                              error=f"登录失败次数过多，账号已暂时锁定。请在约 {minutes} 分钟"
+                                    f"（{exc.retry_after} 秒）后再试；如忘记密码，请联系平台管理员。")
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except SignInError as exc:
             return render(request, "login.html", status=401 if exc.reason == "wrong" else 403,
                           error=SIGN_IN_ERRORS[exc.reason], username=username, next=_safe_next(next) or "")

@@ -1,0 +1,54 @@
+"""The audit trail: who did what, when and from where, one row per action in ``audit_log``.
+
+One function, ``audit``, for every writer (pages, API, CLI, and code of other branches such as review
+decisions), so entries look alike. ``account`` is the enterprise an entry belongs to: an enterprise user
+sees exactly the entries of its own enterprise, a broker sees all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.core.models import AuditRow
+
+MAX_DETAIL_CHARS = 2_000
+ACTIONS = (
+    "signin.ok", "signin.failed", "signin.throttled", "key.created", "key.revoked", "user.created",
+    "user.disabled", "user.enabled", "user.password_changed", "record.created", "record.updated",
+    "record.deleted", "upload", "export", "shortlist.run", "feedback", "interest", "review.decision",
+)
+
+
+def audit(session: Session, actor: str, action: str, detail: str = "", address: str = "", *,
+          account: str | None = None, commit: bool = True) -> AuditRow:
+    """Add one entry; ``commit=False`` leaves it in the caller's transaction (written with the change itself)."""
+    row = AuditRow(actor=(actor or "-")[:200], action=action[:50], detail=(detail or "")[:MAX_DETAIL_CHARS],
+                   address=(address or "")[:100], account=account)
+    session.add(row)
+    if commit:
+        session.commit()
+    return row
+
+
+def list_audit(session: Session, *, account: str | None = None, scoped: bool = False, action: str = "",
+               actor: str = "", since: datetime | None = None, until: datetime | None = None, offset: int = 0,
+               limit: int = 100) -> tuple[Sequence[AuditRow], int]:
+    """Entries newest first with their total; ``scoped`` keeps only ``account``'s (an enterprise's view)."""
+    query = select(AuditRow)
+    if scoped:
+        query = query.where(AuditRow.account == account)
+    if action:
+        query = query.where(AuditRow.action.startswith(action))
+    if actor:
+        query = query.where(AuditRow.actor.contains(actor))
+    if since is not None:
+        query = query.where(AuditRow.at >= since)
+    if until is not None:
+        query = query.where(AuditRow.at < until)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(AuditRow.at.desc(), AuditRow.id.desc()).offset(offset).limit(limit)).all()
+    return rows, total

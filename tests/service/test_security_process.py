@@ -1,0 +1,88 @@
+"""Security with real ``techmatch serve`` processes: the sign-in throttle, and a revoked key refused at once
+by every worker (``--workers 2``)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from test_service_process import start_server, wait_for_health
+
+from service.core.accounts import create_user
+from service.core.db import make_engine, make_sessions
+from service.core.security import revoke_api_key
+
+PASSWORD = "correct-horse-9"
+
+
+def _sessions(home: Path):
+    return make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))
+
+
+def _login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    page = client.get("/web/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client.post("/web/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def _stop(proc) -> None:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+
+
+def test_sign_in_is_throttled_per_account_then_opens_again(tmp_path: Path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with _sessions(home)() as session:
+        create_user(session, "wang", PASSWORD, "broker")
+    proc, base, _ = start_server(home, env={"TECHMATCH_SIGNIN_WINDOW_SECONDS": "8"})
+    try:
+        wait_for_health(base, proc)
+        with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as client:
+            # an unknown name and a wrong password: the same answer, in about the same time (argon2 both)
+            timings = {}
+            for name in ("nobody-here", "wang"):
+                start = time.perf_counter()
+                answer = _login(client, name, "wrong-password")
+                timings[name] = time.perf_counter() - start
+                assert answer.status_code == 401
+                assert "用户名或密码不正确" in answer.text
+            assert max(timings.values()) < 4 * min(timings.values()), timings
+            statuses = [_login(client, "wang", f"guess-{i}") for i in range(29)]  # 30 wrong in all
+            codes = [r.status_code for r in statuses]
+            assert codes[:9] == [401] * 9 and set(codes[9:]) == {429}, codes
+            locked = statuses[-1]
+            assert int(locked.headers["Retry-After"]) >= 1 and "登录失败次数过多" in locked.text
+            refused = _login(client, "wang", PASSWORD)  # the right password, inside the window: still refused
+            assert refused.status_code == 429
+            time.sleep(int(refused.headers["Retry-After"]) + 0.5)
+            accepted = _login(client, "wang", PASSWORD)
+            assert accepted.status_code == 303, accepted.text[:300]
+    finally:
+        _stop(proc)
+
+
+def test_a_revoked_key_is_refused_by_every_worker_on_the_next_request(tmp_path: Path):
+    home = tmp_path / "home"
+    proc, base, broker = start_server(home, "--workers", "2")
+    try:
+        wait_for_health(base, proc)
+        with httpx.Client(base_url=base, headers=broker, timeout=30) as client:
+            workers = set()
+            deadline = time.monotonic() + 60
+            while len(workers) < 2 and time.monotonic() < deadline:  # both workers have the key cached
+                with httpx.Client(base_url=base, headers=broker, timeout=30) as fresh:  # new connection each
+                    assert fresh.get("/needs").status_code == 200
+                    workers.add(fresh.get("/ready").json()["worker"])
+            assert len(workers) == 2, workers
+            with _sessions(home)() as session:
+                revoke_api_key(session, broker["X-API-Key"].split("_")[1])
+            for _ in range(12):
+                with httpx.Client(base_url=base, headers=broker, timeout=30) as fresh:
+                    assert fresh.get("/needs").status_code == 401
+            assert client.get("/needs").status_code == 401
+    finally:
+        _stop(proc)
