@@ -66,6 +66,7 @@ class Engine:
         self.version = 0  # bumped on every change: derived answers (the market pull) are kept per version
         self._lock = ReadWriteLock()
         self._writers = threading.Lock()  # one change at a time; searches go on while a refit is built
+        self._saving = threading.Lock()  # one folder save at a time; searches never take it
         self._market: tuple[int, MarketPull] | None = None
         self._market_lock = threading.Lock()
         self.batcher: SearchBatcher[_Request, list[Match]] | None = (
@@ -336,9 +337,13 @@ class Engine:
             self.version += 1
 
     def save(self, folder: str | Path | None = None) -> None:
-        """Write the index folder (``Matcher.save``); searches go on meanwhile, changes wait."""
+        """Write the index folder (``Matcher.save``).
+
+        It holds its own lock and the writers' lock (no change can happen meanwhile, so the folder is one
+        consistent state), never the search lock: searches are read-only and go on, and a change waiting
+        for the save does not queue the searches behind it (as a waiting writer on the search lock would)."""
         target = Path(folder) if folder is not None else self.folder
         if target is None:
             raise ValueError("this engine has no folder: give one to save to")
-        with self._writers, self._lock.reading():
+        with self._saving, self._writers:
             self.matcher.save(target)

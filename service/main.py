@@ -41,7 +41,7 @@ def open_services(settings: ServiceSettings) -> Services:
     engine = make_engine(url)
     sessions = make_sessions(engine)
     sync = IndexSync(settings.resolved_index_dir, settings.pipeline, settings.batch_queries,
-                     settings.parallel_batches)
+                     settings.parallel_batches, settings.save_interval, settings.save_every)
     report = sync.open(sessions)
     log.info("database %s; index %s (%s)", describe(url), settings.resolved_index_dir, report.summary())
     key_limit = Limit(settings.key_failures_max_per_address, settings.key_failures_window_seconds)

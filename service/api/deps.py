@@ -43,7 +43,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def get_engine(services: ServicesDep) -> Engine:
     """The engine, after replaying writes other worker processes committed since this one last searched."""
-    services.sync.catch_up()
+    services.sync.catch_up(search=True)
     return services.engine
 
 

@@ -51,13 +51,31 @@ def _fill(row: Row, record: Record, kind: Kind) -> None:
 CHANGE_LOG_LOCK = 7_261_001
 
 
-def _log_changes(session: Session, kind: Kind, ids: Sequence[str]) -> None:
+def _log_changes(session: Session, kind: Kind, ids: Sequence[str], sync: IndexSync | None = None) -> list[int]:
     """Add change-log rows to the open transaction. On PostgreSQL a transaction-scoped advisory lock makes
     writers take log numbers in commit order (a reader never skips a number that commits later); SQLite
-    already runs one writer at a time."""
+    already runs one writer at a time. With ``sync``, the numbers are noted as this process's writes in
+    flight, which its searches leave to this request (see ``IndexSync.catch_up``)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
-    session.add_all([IndexChangeRow(kind=kind, record_id=record_id) for record_id in ids])
+    rows = [IndexChangeRow(kind=kind, record_id=record_id) for record_id in ids]
+    session.add_all(rows)
+    if sync is None:
+        return []
+    session.flush()
+    seqs = [row.seq for row in rows]
+    sync.writing(seqs)
+    return seqs
+
+
+def _commit(session: Session, sync: IndexSync | None, seqs: Sequence[int]) -> None:
+    """Commit; a failed commit's change-log numbers are no write in flight (SQLite may hand them out again)."""
+    try:
+        session.commit()
+    except Exception:
+        if sync is not None:
+            sync.forget(seqs)
+        raise
 
 
 def _mirror(session: Session, sync: IndexSync) -> None:
@@ -89,7 +107,8 @@ def _existing_rows(session: Session, kind: Kind, ids: Sequence[str]) -> dict[str
     }
 
 
-def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existing: dict[str, Any]) -> None:
+def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existing: dict[str, Any],
+                sync: IndexSync | None = None) -> None:
     """Fill new or existing rows from the records and commit them together."""
     row_type = ROWS[kind]
     for record in records:
@@ -97,8 +116,7 @@ def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existin
         _fill(row, record, kind)
         row.updated_at = utcnow()
         session.add(row)
-    _log_changes(session, kind, [r.id for r in records])
-    session.commit()
+    _commit(session, sync, _log_changes(session, kind, [r.id for r in records], sync))
 
 
 def store_rows(session: Session, kind: Kind, records: Sequence[Record]) -> None:
@@ -115,7 +133,7 @@ def create_records(session: Session, sync: IndexSync, kind: Kind, records: Seque
         session.rollback()
         raise Conflict(f"{len(existing)} {kind} id(s) already exist: {shown}; nothing was written "
                        "(update them with PUT, or upload with ?replace=true)")
-    _write_rows(session, kind, records, existing)
+    _write_rows(session, kind, records, existing, sync)
     _mirror(session, sync)
     return len(records)
 
@@ -124,8 +142,7 @@ def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record)
     row = get_row(session, kind, record.id)
     _fill(row, record, kind)
     row.updated_at = utcnow()
-    _log_changes(session, kind, [record.id])
-    session.commit()
+    _commit(session, sync, _log_changes(session, kind, [record.id], sync))
     _mirror(session, sync)
     return row
 
@@ -133,8 +150,7 @@ def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record)
 def delete_record(session: Session, sync: IndexSync, kind: Kind, record_id: str) -> None:
     row = get_row(session, kind, record_id)
     session.delete(row)
-    _log_changes(session, kind, [record_id])
-    session.commit()
+    _commit(session, sync, _log_changes(session, kind, [record_id], sync))
     _mirror(session, sync)
 
 

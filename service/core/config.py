@@ -39,6 +39,11 @@ class ServiceSettings(BaseSettings):
     batch_queries: bool = Field(True, description="rank concurrent unfiltered match requests in one index call")
     parallel_batches: int | None = Field(
         None, ge=1, le=64, description="batches of searches run at once; default: one per two cores")
+    save_interval: float = Field(
+        5.0, ge=0.0, le=3600.0,
+        description="seconds between background saves of the index folder while changes are pending "
+                    "(the database is the truth; the folder only speeds up a restart)")
+    save_every: int = Field(1000, ge=1, description="save the index folder sooner once this many records changed")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     # the throttle on refused sign-ins and keys (service/core/throttle.py): failures within a sliding window
     signin_window_seconds: float = Field(900.0, gt=0, description="sliding window of the sign-in throttle")

@@ -8,7 +8,11 @@ leaves the two disagreeing for longer than a restart.
 While running, every write also appends to a change log in the database, and each process replays the
 log before it searches (``catch_up``: one small query when nothing changed). So several worker processes
 each hold an engine of their own and still never answer from an index behind an acknowledged write. One
-of them, the holder of a lock file in the index folder, saves the folder after changes.
+of them, the holder of a lock file in the index folder, saves the folder: in the service in the
+background, at most every few seconds or N changes and on shutdown (``service.core.saver``), so a write
+costs its commit and the in-memory change. A search does not replay this process's own writes that are
+still in flight (not yet acknowledged): those are applied by the writing request, and a search that
+waited for them would wait behind a save.
 
 Everything about the index itself (its folder, its lock, how a change is applied) is the engine's
 (``recommender.engine``); this module only decides what to apply, from the database.
@@ -34,6 +38,7 @@ from recommender.matcher import Matcher
 from recommender.records import Kind, Record, parse_record
 from recommender.settings import PipelineSettings
 from service.core.models import IndexChangeRow, NeedRow, ResultRow
+from service.core.saver import FolderSaver
 
 log = logging.getLogger("techmatch.service")
 ROWS = {"need": NeedRow, "result": ResultRow}
@@ -75,8 +80,10 @@ class IndexSync:
     """Opens the engine on the index folder and keeps it in step with the database's records."""
 
     def __init__(
-        self, folder: Path, settings: PipelineSettings, batch_queries: bool = True, parallel_batches: int | None = None
+        self, folder: Path, settings: PipelineSettings, batch_queries: bool = True, parallel_batches: int | None = None,
+        save_interval: float | None = None, save_every: int = 1000,
     ) -> None:
+        """``save_interval`` None: save the folder after every change (the CLI); a number: in the background."""
         self.folder = Path(folder)
         self.settings = settings = settings.for_folder(self.folder)
         self._options = {"batch_queries": batch_queries, "parallel_batches": parallel_batches}
@@ -86,6 +93,10 @@ class IndexSync:
         self.applied_seq = 0  # the change log is replayed up to here
         self._replaying = threading.Lock()
         self._writer_lock: Any = None  # None: not claimed (a CLI process); False: another process holds it
+        self._save_interval, self._save_every = save_interval, save_every
+        self.saver: FolderSaver | None = None
+        self._in_flight: set[int] = set()  # change-log numbers this process committed and has not replayed
+        self._in_flight_lock = threading.Lock()
 
     # -- startup ------------------------------------------------------------------------------
     def open(self, sessions: sessionmaker[Session]) -> SyncReport:
@@ -201,14 +212,42 @@ class IndexSync:
 
     def close(self) -> None:
         """Give up the index folder's lock file (a restarted app in this process may then save again)."""
+        if self.saver is not None:
+            self.saver.close()  # saves what is pending
+            self.saver = None
         if self._writer_lock:
             self._writer_lock.close()
         self._writer_lock = None
 
-    def catch_up(self, sessions: sessionmaker[Session] | None = None) -> int:
-        """Replay changes committed since the last replay (by any process); returns how many records."""
+    def writing(self, seqs: Sequence[int]) -> None:
+        """This process committed (or is committing) these change-log numbers and will replay them itself."""
+        with self._in_flight_lock:
+            self._in_flight.update(seqs)
+
+    def forget(self, seqs: Sequence[int]) -> None:
+        """These numbers were not committed after all."""
+        with self._in_flight_lock:
+            self._in_flight.difference_update(seqs)
+
+    def _only_own_in_flight(self, sessions: sessionmaker[Session]) -> bool:
+        """Whether every change past the replayed one is this process's own unacknowledged write."""
+        with self._in_flight_lock:
+            if not self._in_flight:
+                return False
+        bind = sessions.kw["bind"]
+        with bind.connect() as conn:
+            newer = conn.execute(select(IndexChangeRow.seq).where(IndexChangeRow.seq > self.applied_seq)).scalars()
+            with self._in_flight_lock:
+                return all(seq in self._in_flight for seq in newer)
+
+    def catch_up(self, sessions: sessionmaker[Session] | None = None, search: bool = False) -> int:
+        """Replay changes committed since the last replay (by any process); returns how many records.
+
+        ``search``: a search asks; it leaves this process's own writes in flight to the requests making them."""
         sessions = sessions or self.sessions
         if sessions is None or self._latest_change(sessions) <= self.applied_seq:
+            return 0
+        if search and self._only_own_in_flight(sessions):
             return 0
         with self._replaying:
             with sessions() as session:
@@ -233,12 +272,30 @@ class IndexSync:
                 log.exception("index update failed; it will be re-synced from the database")
                 raise
             self.applied_seq = changes[-1][0]
-            self._save()
+            with self._in_flight_lock:
+                self._in_flight.difference_update(seq for seq, _, _ in changes)
+            self._changed(replayed)
             return replayed
 
     def _save(self) -> None:
         if self.saves:
             self.engine.save()
+
+    def _changed(self, count: int) -> None:
+        """Save after a change: now (a CLI process) or soon, in the background (the service)."""
+        if not self.saves:
+            return
+        if self._save_interval is None:
+            self.engine.save()
+            return
+        if self.saver is None:
+            self.saver = FolderSaver(self.engine.save, self._save_interval, self._save_every)
+        self.saver.changed(count)
+
+    def flush(self) -> None:
+        """Save now what the background saver has pending (tests, shutdown)."""
+        if self.saver is not None:
+            self.saver.flush()
 
     def counts(self) -> dict[str, Any]:
         return self.engine.counts()

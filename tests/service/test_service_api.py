@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from pathlib import Path
 
 import pandas as pd
 from conftest import ServiceHarness, fixture_rows
@@ -305,7 +307,7 @@ def test_acknowledged_writes_survive_a_restart_and_a_lost_index(harness: Service
             "matches"][0]["id"] == "R3"
 
 
-def test_a_failed_index_update_is_repaired_from_the_database(harness: ServiceHarness, loaded, monkeypatch):
+def test_a_failed_index_save_is_retried_and_never_fails_a_write(harness: ServiceHarness, loaded, monkeypatch):
     client, broker = loaded
     from recommender.hybrid import HybridIndex
 
@@ -320,11 +322,37 @@ def test_a_failed_index_update_is_repaired_from_the_database(harness: ServiceHar
 
     monkeypatch.setattr(HybridIndex, "save", save_failing_once)
     resp = client.post("/results", json={"id": "R20", "title": "钙钛矿光伏组件湿热封装"}, headers=broker)
-    assert resp.status_code == 201 and calls["n"] > 1
-    harness.index_agrees_with_db()
-    assert client.get("/ready").status_code == 200
+    assert resp.status_code == 201 and calls["n"] == 0  # the folder is saved in the background, not by the write
     assert client.post("/match", json={"text": "钙钛矿组件湿热封装", "k": 1}, headers=broker).json()[
         "matches"][0]["id"] == "R20"
+    sync = harness.services.sync
+    sync.flush()  # the save fails (logged) and stays pending
+    assert calls["n"] == 1 and sync.saver.pending > 0
+    sync.flush()
+    assert calls["n"] > 1 and sync.saver.pending == 0
+    harness.index_agrees_with_db()
+    assert client.get("/ready").status_code == 200
+
+
+def test_the_folder_is_saved_in_the_background_and_on_shutdown(tmp_path: Path):
+    harness = ServiceHarness(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home")
+    harness.settings.save_interval = 3600.0  # only the shutdown saves
+    records = harness.settings.resolved_index_dir / "results" / "records.jsonl"
+    with harness.running() as client:
+        broker = harness.key()
+        assert client.post("/results/bulk", json=fixture_rows("result"), headers=broker).status_code == 201
+        assert client.post("/match", json={"text": DEFECT_TEXT, "k": 1}, headers=broker).json()[
+            "matches"][0]["id"] == "R3"
+        assert not records.exists()  # acknowledged and searchable, not yet saved
+    assert len(records.read_text(encoding="utf-8").splitlines()) == len(fixture_rows("result"))
+    harness.settings.save_interval = 0.0  # every change saved at once, by the saver's thread
+    with harness.running() as client:
+        assert client.delete("/results/R1", headers=harness.key()).status_code in (200, 204)
+        for _ in range(100):
+            if harness.services.sync.saver is not None and harness.services.sync.saver.saves:
+                break
+            time.sleep(0.05)
+        assert "R1" not in records.read_text(encoding="utf-8")
 
 
 def test_duplicate_results_fold_into_one_match_and_uploads_report_them(loaded):
