@@ -211,8 +211,12 @@ def results_for(engine: Engine, need: Record, k: int, filters: ResultFilters | N
                 explain: bool = True) -> list[dict[str, Any]]:
     """A need's top results as the pages show them: the API's match fields, each with its record, the titles
     of the duplicates folded under it, and how many signals agree on it (the headline without a grader)."""
+    return shown_matches(engine, engine.results_for([need], k, filters, explain)[0])
+
+
+def shown_matches(engine: Engine, matches: list[Match]) -> list[dict[str, Any]]:
+    """Matches as the pages show them (both the plain list and the one re-ranked by feedback)."""
     shown = []
-    matches = engine.results_for([need], k, filters, explain)[0]
     folded = engine.records("result") if any(m.duplicates for m in matches) else {}
     for m in matches:
         row = m.to_dict("result", with_record=True)

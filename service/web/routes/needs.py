@@ -25,6 +25,7 @@ from service.core.workbench import (
     latest_feedback,
     results_for,
     set_interest,
+    shown_matches,
     update_need,
     visible_need,
 )
@@ -110,7 +111,7 @@ def _match_list(session, engine, user, row: NeedRow, record, filters, k: int) ->
     judged: dict[str, str] = {}
     if filters is None or not filters.active():
         ranked, judged = ranked_with_feedback(session, engine, user.caller, row.id, min(k, MAX_K))
-        matches = [m.to_dict("result", with_record=True) for m in ranked]
+        matches = shown_matches(engine, ranked)
     else:
         matches = results_for(engine, record, min(k, MAX_K), filters, explain=True)
     titles = {r.id: r.title for r in (session.get(ResultRow, rid) for rid in judged) if r is not None}
