@@ -26,7 +26,9 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 200
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 _hasher = PasswordHash((Argon2Hasher(),))
-_dummy_hash: list[str] = []  # verified when the username is unknown: a wrong name costs as long as a wrong password
+# verified when the username is unknown: a wrong name costs as long as a wrong password. Hashed once at import, so
+# the first unknown name after a start does not cost a hash more than a wrong password (a timing tell).
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(UserError):
@@ -141,9 +143,7 @@ def authenticate(session: Session, username: str, password: str) -> WebUser:
     """The user behind a name and password, or SignInError ('wrong' or 'disabled')."""
     row = find_user(session, username) if username.strip() else None
     if row is None:
-        if not _dummy_hash:
-            _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(16)))
-        _hasher.verify(password, _dummy_hash[0])
+        _hasher.verify(password, _DUMMY_HASH)
         raise SignInError("wrong")
     ok, new_hash = _hasher.verify_and_update(password, row.password_hash)
     if not ok:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import statistics
 import time
 from pathlib import Path
 
@@ -43,17 +44,19 @@ def test_sign_in_is_throttled_per_account_then_opens_again(tmp_path: Path):
         wait_for_health(base, proc)
         with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as client:
             # an unknown name and a wrong password: the same answer, in about the same time (argon2 both)
-            timings = {}
-            for name in ("nobody-here", "wang"):
-                start = time.perf_counter()
-                answer = _login(client, name, "wrong-password")
-                timings[name] = time.perf_counter() - start
-                assert answer.status_code == 401
-                assert "用户名或密码不正确" in answer.text
-            assert max(timings.values()) < 4 * min(timings.values()), timings
-            statuses = [_login(client, "wang", f"guess-{i}") for i in range(29)]  # 30 wrong in all
+            timings: dict[str, list[float]] = {"nobody-here": [], "wang": []}
+            for _ in range(2):  # alternating, median of two each: one slow moment of a shared machine is not a tell
+                for name in timings:
+                    start = time.perf_counter()
+                    answer = _login(client, name, "wrong-password")
+                    timings[name].append(time.perf_counter() - start)
+                    assert answer.status_code == 401
+                    assert "用户名或密码不正确" in answer.text
+            typical = {name: statistics.median(t) for name, t in timings.items()}
+            assert max(typical.values()) < 4 * min(typical.values()), timings
+            statuses = [_login(client, "wang", f"guess-{i}") for i in range(28)]  # 30 wrong in all
             codes = [r.status_code for r in statuses]
-            assert codes[:9] == [401] * 9 and set(codes[9:]) == {429}, codes
+            assert codes[:8] == [401] * 8 and set(codes[8:]) == {429}, codes  # 10 wrong for one account, then locked
             locked = statuses[-1]
             assert int(locked.headers["Retry-After"]) >= 1 and "登录失败次数过多" in locked.text
             refused = _login(client, "wang", PASSWORD)  # the right password, inside the window: still refused
