@@ -12,6 +12,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.engine import Engine
+from service.core.audit import Actor
 from service.core.config import MAX_OFFSET, MAX_PAGE_SIZE, ServiceSettings
 from service.core.errors import Forbidden, ServiceError
 from service.core.security import Caller, CallerCache
@@ -91,6 +92,14 @@ async def get_broker(caller: CallerDep) -> Caller:
 
 
 BrokerDep = Annotated[Caller, Depends(get_broker)]
+
+
+async def get_actor(request: Request, caller: CallerDep) -> Actor:  # async: no I/O
+    """The caller as the audit log names it (``key:<key id>``), with its address and enterprise."""
+    return Actor(f"key:{caller.key_id}", client_address(request), caller.enterprise)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
 @dataclass

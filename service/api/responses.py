@@ -228,6 +228,18 @@ class FeedbackOut(BaseModel):
     created_at: UtcDatetime
 
 
+class AuditOut(BaseModel):
+    """One audit entry: who (``user:<name>``, ``key:<key id>``, ``cli``), when, what, from where."""
+
+    id: int
+    at: UtcDatetime
+    actor: str
+    account: str | None = Field(description="the enterprise the entry belongs to (none: the platform's)")
+    action: str
+    detail: str
+    address: str
+
+
 class WriteOut(BaseModel):
     written: int
     ids: list[str]

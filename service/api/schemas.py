@@ -80,18 +80,21 @@ class ResultIn(RecordIn):
     ip_status: str | None = None
 
 
-class NeedCreate(NeedIn):
-    """A new need: its id is required (``PUT /needs/{id}`` takes it from the path instead)."""
+ASSIGNED = "unique id; omit it and the server assigns one (the answer returns it)"
 
-    id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS, description="unique id",  # type: ignore[assignment]
-                    json_schema_extra=NOT_BLANK)
+
+class NeedCreate(NeedIn):
+    """A new need (``PUT /needs/{id}`` takes its id from the path instead)."""
+
+    id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS, description=ASSIGNED,
+                           json_schema_extra=NOT_BLANK)
 
 
 class ResultCreate(ResultIn):
-    """A new result: its id is required (``PUT /results/{id}`` takes it from the path instead)."""
+    """A new result (``PUT /results/{id}`` takes its id from the path instead)."""
 
-    id: str = Field(..., min_length=1, max_length=MAX_ID_CHARS, description="unique id",  # type: ignore[assignment]
-                    json_schema_extra=NOT_BLANK)
+    id: str | None = Field(None, min_length=1, max_length=MAX_ID_CHARS, description=ASSIGNED,
+                           json_schema_extra=NOT_BLANK)
 
 
 class MatchFilters(ResultFilters):

@@ -43,6 +43,14 @@ def read_upload(upload: UploadFile, kind: Kind, max_bytes: int) -> list[Record]:
     return records
 
 
+def check_unique_ids(ids: list[str]) -> None:
+    """Refuse a batch that names one id twice (before ids are placed: see ``service.core.ids``)."""
+    seen: set[str] = set()
+    duplicates = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise ServiceError(f"duplicate id(s) in one upload: {', '.join(duplicates[:10])}; nothing was written", 422)
+
+
 def check_bulk(records: list[Record], kind: Kind, text_limit: int | None = MAX_TEXT_CHARS) -> None:
     """Refuse the whole batch for duplicate ids, too many records or over-long texts (a file's rows; a JSON
     body's fields have their limits in the schema, ``text_limit=None``)."""

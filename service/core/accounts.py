@@ -19,11 +19,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from recommender.errors import UserError
+from service.core.audit import CLI, Actor
 from service.core.models import UserRow, WebSessionRow, utcnow
+from service.core.passwords import PROBLEMS, password_problem
 from service.core.security import ROLES, Caller, bump_epoch
 
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 200
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 _hasher = PasswordHash((Argon2Hasher(),))
 # verified when the username is unknown: a wrong name costs as long as a wrong password. Hashed once at import, so
@@ -33,6 +33,14 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 class AccountError(UserError):
     """An account that cannot be created or changed as asked (bad name, short password, unknown user)."""
+
+
+class WeakPassword(AccountError):
+    """A new password that breaks a strength rule; ``code`` is a key of ``passwords.PROBLEMS``."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(PROBLEMS[code][0])
+        self.code = code
 
 
 class SignInError(Exception):
@@ -52,10 +60,16 @@ class WebUser:
     display_name: str
     role: str
     enterprise: str | None
+    is_admin: bool = False  # a broker with the admin flag: the user, enterprise and key pages
 
     @property
     def is_broker(self) -> bool:
         return self.role == "broker"
+
+    @property
+    def actor_name(self) -> str:
+        """How the audit log names this user."""
+        return f"user:{self.username}"
 
     @property
     def caller(self) -> Caller:
@@ -68,14 +82,14 @@ class WebUser:
 
 
 def _user(row: UserRow) -> WebUser:
-    return WebUser(row.id, row.username, row.display_name or "", row.role, row.enterprise)
+    return WebUser(row.id, row.username, row.display_name or "", row.role, row.enterprise,
+                   bool(row.is_admin) and row.role == "broker")
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise AccountError(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+def _check_password(password: str, username: str = "") -> None:
+    problem = password_problem(password, username)
+    if problem is not None:
+        raise WeakPassword(problem)
 
 
 def find_user(session: Session, username: str) -> UserRow | None:
@@ -90,8 +104,8 @@ def _require_user(session: Session, username: str) -> UserRow:
 
 
 def create_user(session: Session, username: str, password: str, role: str, enterprise: str | None = None,
-                display_name: str | None = None) -> WebUser:
-    """Store a new user; the password is kept only as an argon2 hash."""
+                display_name: str | None = None, *, is_admin: bool = False, actor: Actor = CLI) -> WebUser:
+    """Store a new user (audited); the password is kept only as an argon2 hash. ``is_admin``: brokers only."""
     username = username.strip()
     if not USERNAME.match(username):
         raise AccountError(f"invalid username '{username}': 2-64 letters, digits or . _ @ -, starting with a "
@@ -103,12 +117,16 @@ def create_user(session: Session, username: str, password: str, role: str, enter
         raise AccountError("an enterprise user needs --enterprise <enterprise id>, e.g. --enterprise E001")
     if role == "broker" and enterprise:
         raise AccountError("a broker sees every enterprise: drop --enterprise")
-    _check_password(password)
+    if is_admin and role != "broker":
+        raise AccountError("only a broker can be an admin")
+    _check_password(password, username)
     if find_user(session, username) is not None:
         raise AccountError(f"user '{username}' exists already")
     row = UserRow(username=username, password_hash=_hasher.hash(password), role=role, enterprise=enterprise,
-                  display_name=(display_name or "").strip(), disabled=False)
+                  display_name=(display_name or "").strip(), disabled=False, is_admin=is_admin)
     session.add(row)
+    actor.log(session, "user.created", f"{username} ({role}{', admin' if is_admin else ''})", account=enterprise,
+              commit=False)
     session.commit()
     return _user(row)
 
@@ -117,26 +135,51 @@ def list_users(session: Session) -> list[UserRow]:
     return list(session.scalars(select(UserRow).order_by(UserRow.username)))
 
 
-def set_disabled(session: Session, username: str, disabled: bool = True) -> UserRow:
-    """Disable (or enable again) a user; disabling also ends every session they have open."""
+def set_disabled(session: Session, username: str, disabled: bool = True, *, actor: Actor = CLI) -> UserRow:
+    """Disable (or enable again) a user; disabling also ends every session they have open (audited)."""
     row = _require_user(session, username)
     row.disabled = disabled
     if disabled:
         session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id))
     bump_epoch(session)
+    actor.log(session, "user.disabled" if disabled else "user.enabled", row.username, account=row.enterprise,
+              commit=False)
     session.commit()
     return row
 
 
-def set_password(session: Session, username: str, password: str) -> UserRow:
-    """Give a user a new password and end their sessions (a changed password signs every browser out)."""
+def set_admin(session: Session, username: str, is_admin: bool = True, *, actor: Actor = CLI) -> UserRow:
+    """Give (or take) a broker the admin pages."""
     row = _require_user(session, username)
-    _check_password(password)
-    row.password_hash = _hasher.hash(password)
-    session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == row.id))
-    bump_epoch(session)
+    if is_admin and row.role != "broker":
+        raise AccountError("only a broker can be an admin")
+    row.is_admin = is_admin
+    actor.log(session, "user.admin" if is_admin else "user.not_admin", row.username, commit=False)
     session.commit()
     return row
+
+
+def set_password(session: Session, username: str, password: str, *, actor: Actor = CLI,
+                 keep_token: str | None = None) -> UserRow:
+    """Give a user a new password and end their sessions (a changed password signs every browser out, except
+    the one session ``keep_token`` names: the user who changed their own password stays signed in there)."""
+    row = _require_user(session, username)
+    _check_password(password, row.username)
+    row.password_hash = _hasher.hash(password)
+    ended = delete(WebSessionRow).where(WebSessionRow.user_id == row.id)
+    if keep_token:
+        ended = ended.where(WebSessionRow.token_hash != _token_hash(keep_token))
+    session.execute(ended)
+    bump_epoch(session)
+    actor.log(session, "user.password_changed", row.username, account=row.enterprise, commit=False)
+    session.commit()
+    return row
+
+
+def verify_password(session: Session, user_id: int, password: str) -> bool:
+    """Whether this is the user's current password (the password page asks for it before a change)."""
+    row = session.get(UserRow, user_id)
+    return row is not None and _hasher.verify(password, row.password_hash)
 
 
 def authenticate(session: Session, username: str, password: str) -> WebUser:

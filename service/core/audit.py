@@ -8,6 +8,7 @@ sees exactly the entries of its own enterprise, a broker sees all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -19,8 +20,10 @@ MAX_DETAIL_CHARS = 2_000
 ACTIONS = (
     "signin.ok", "signin.failed", "signin.throttled", "key.created", "key.revoked", "user.created",
     "user.disabled", "user.enabled", "user.password_changed", "record.created", "record.updated",
-    "record.deleted", "upload", "export", "shortlist.run", "feedback", "interest", "review.decision",
+    "record.deleted", "upload", "export", "shortlist.run", "feedback", "interest", "judgement", "review.decision",
+    "enterprise.created", "enterprise.disabled", "user.admin", "user.not_admin",
 )
+_OWN = object()
 
 
 def audit(session: Session, actor: str, action: str, detail: str = "", address: str = "", *,
@@ -32,6 +35,27 @@ def audit(session: Session, actor: str, action: str, detail: str = "", address: 
     if commit:
         session.commit()
     return row
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and from where: ``user:<username>`` (pages), ``key:<key id>`` (API), ``cli`` (command line);
+    ``account`` is the enterprise their entries belong to unless an entry names another (a broker's change to
+    an enterprise's need belongs to that enterprise)."""
+
+    name: str
+    address: str = ""
+    account: str | None = None
+
+    def log(self, session: Session, action: str, detail: str = "", *, account: object = _OWN,
+            commit: bool = True) -> AuditRow:
+        """One entry by this actor (``account`` defaults to the actor's own)."""
+        owner = self.account if account is _OWN else account
+        return audit(session, self.name, action, detail, self.address, account=owner,  # type: ignore[arg-type]
+                     commit=commit)
+
+
+CLI = Actor("cli")
 
 
 def list_audit(session: Session, *, account: str | None = None, scoped: bool = False, action: str = "",

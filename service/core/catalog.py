@@ -108,11 +108,15 @@ def _existing_rows(session: Session, kind: Kind, ids: Sequence[str]) -> dict[str
 
 
 def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existing: dict[str, Any],
-                sync: IndexSync | None = None) -> None:
-    """Fill new or existing rows from the records and commit them together."""
+                sync: IndexSync | None = None, aliases: dict[str, str] | None = None) -> None:
+    """Fill new or existing rows from the records and commit them together (new needs get their ``aliases``)."""
     row_type = ROWS[kind]
     for record in records:
-        row = existing.get(record.id) or row_type(id=record.id, created_at=utcnow())
+        row = existing.get(record.id)
+        if row is None:
+            row = row_type(id=record.id, created_at=utcnow())
+            if aliases and record.id in aliases:
+                row.alias = aliases[record.id]
         _fill(row, record, kind)
         row.updated_at = utcnow()
         session.add(row)
@@ -125,15 +129,16 @@ def store_rows(session: Session, kind: Kind, records: Sequence[Record]) -> None:
 
 
 def create_records(session: Session, sync: IndexSync, kind: Kind, records: Sequence[Record],
-                   replace: bool = False) -> int:
-    """Insert records (or, with ``replace``, insert-or-replace) in one transaction, then index them."""
+                   replace: bool = False, aliases: dict[str, str] | None = None) -> int:
+    """Insert records (or, with ``replace``, insert-or-replace) in one transaction, then index them; new needs
+    stored under a server-assigned id carry the id their enterprise asked for in ``aliases`` (see ``ids``)."""
     existing = _existing_rows(session, kind, [r.id for r in records])
     if existing and not replace:
         shown = ", ".join(sorted(existing)[:10]) + (" ..." if len(existing) > 10 else "")
         session.rollback()
         raise Conflict(f"{len(existing)} {kind} id(s) already exist: {shown}; nothing was written "
                        "(update them with PUT, or upload with ?replace=true)")
-    _write_rows(session, kind, records, existing, sync)
+    _write_rows(session, kind, records, existing, sync, aliases)
     _mirror(session, sync)
     return len(records)
 

@@ -36,8 +36,12 @@ class RecordColumns:
 
 
 class NeedRow(RecordColumns, Base):
+    """A need; ``alias`` is the id its enterprise knows it by when another owner held that id (see ``ids``)."""
+
     __tablename__ = "needs"
+    __table_args__ = (Index("uq_needs_enterprise_alias", "enterprise", "alias", unique=True),)
     enterprise: Mapped[str | None] = mapped_column(String(200), index=True)
+    alias: Mapped[str | None] = mapped_column(String(200))
 
 
 class ResultRow(RecordColumns, Base):

@@ -29,7 +29,7 @@ def record_judgement(session: Session, caller: Caller, need_id: str, result_id: 
     """Store (or clear, with 'none') the caller's judgement of one result for a need it may see."""
     if judgement not in (*JUDGEMENTS, CLEAR):
         raise ServiceError(f"unknown judgement '{judgement}': use relevant, irrelevant or none", 422)
-    visible_need(session, caller, need_id)
+    need_id = visible_need(session, caller, need_id).id  # the stored id (an enterprise may use its alias)
     catalog.get_row(session, "result", result_id)
     session.execute(delete(JudgementRow).where(JudgementRow.need_id == need_id, JudgementRow.result_id == result_id))
     if judgement != CLEAR:
@@ -50,5 +50,5 @@ def ranked_with_feedback(session: Session, engine: Engine, caller: Caller, need_
                          k: int) -> tuple[list[Any], dict[str, str]]:
     """The need's top-k unjudged results re-ranked by its judgements, and the judgements used."""
     row = visible_need(session, caller, need_id)
-    judged = judgements_of(session, need_id)
+    judged = judgements_of(session, row.id)
     return engine.results_with_feedback(catalog.row_record(row, "need"), judged, k), judged

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.errors import UserError
 from service.core import throttle
+from service.core.audit import CLI, Actor
 from service.core.models import ApiKeyRow, SecurityEpochRow, utcnow
 
 ROLES = ("broker", "enterprise")
@@ -62,8 +63,8 @@ def _aware(at: datetime | None) -> datetime | None:
 
 
 def create_api_key(session: Session, role: str, enterprise: str | None = None, label: str | None = None,
-                   expires_days: float | None = None) -> str:
-    """Store a new key's hash and return the key itself (shown once, never stored)."""
+                   expires_days: float | None = None, *, actor: Actor = CLI) -> str:
+    """Store a new key's hash and return the key itself (shown once, never stored); audited."""
     if role not in ROLES:
         raise UserError(f"unknown role '{role}': use broker or enterprise")
     if role == "enterprise" and not (enterprise and enterprise.strip()):
@@ -75,8 +76,11 @@ def create_api_key(session: Session, role: str, enterprise: str | None = None, l
     key_id = secrets.token_hex(4)
     token = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+    owner = enterprise.strip() if enterprise else None
     session.add(ApiKeyRow(id=key_id, key_hash=hash_key(token), role=role, expires_at=expires,
-                          enterprise=enterprise.strip() if enterprise else None, label=label))
+                          enterprise=owner, label=label))
+    actor.log(session, "key.created", f"{key_id} ({role}{', ' + owner if owner else ''})", account=owner,
+              commit=False)
     session.commit()
     return token
 
@@ -101,7 +105,7 @@ def list_api_keys(session: Session) -> list[ApiKeyRow]:
     return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)))
 
 
-def revoke_api_key(session: Session, key_id: str) -> ApiKeyRow:
+def revoke_api_key(session: Session, key_id: str, *, actor: Actor = CLI) -> ApiKeyRow:
     """Mark a key revoked by its public id (the part after 'tm_'); revoking twice keeps the first date. Every
     worker refuses it from its next request on (the epoch moves in the same transaction)."""
     row = session.get(ApiKeyRow, key_id)
@@ -110,6 +114,7 @@ def revoke_api_key(session: Session, key_id: str) -> ApiKeyRow:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         bump_epoch(session)
+        actor.log(session, "key.revoked", row.id, account=row.enterprise, commit=False)
         session.commit()
     return row
 

@@ -38,5 +38,5 @@ def sign_in(session: Session, settings: ServiceSettings, username: str, password
         audit(session, name, "signin.failed", exc.reason, address)
         raise
     throttle.clear(session, next(iter(rules)))
-    audit(session, f"user:{user.id}", "signin.ok", user.username, address, account=user.enterprise)
+    audit(session, f"user:{user.username}", "signin.ok", "", address, account=user.enterprise)
     return user

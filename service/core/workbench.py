@@ -8,7 +8,6 @@ from ``recommender.triage`` exactly as ``GET /results/{id}/push`` computes them.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from recommender.triage.targets import PushTarget
 from service.core import catalog
 from service.core.config import MAX_NOTE_CHARS, MAX_TEXT_CHARS
 from service.core.errors import NotFound, ServiceError
+from service.core.ids import find_need, new_id
 from service.core.models import EnterpriseRow, FeedbackRow, InterestRow, NeedRow
 from service.core.partners import enterprises_by_id, stored_funds
 from service.core.security import Caller
@@ -34,11 +34,12 @@ OUTCOMES = ("accepted", "rejected", "contacted", "signed")
 
 
 def visible_need(session: Session, caller: Caller, need_id: str) -> NeedRow:
-    """The need if this caller may see it: an enterprise's own needs only (others answer 404, as in the API)."""
-    row = catalog.get_row(session, "need", need_id)
-    if not caller.is_broker and row.enterprise != caller.enterprise:
+    """The need if this caller may see it: an enterprise's own needs only, by stored id or by the alias it asked
+    for (another's answers 404 exactly like a missing id, as in the API; see ``ids``)."""
+    row = find_need(session, caller, need_id)
+    if row is None:
         raise NotFound(f"unknown need id '{need_id}'")
-    return row  # type: ignore[return-value]
+    return row
 
 
 @dataclass
@@ -51,13 +52,6 @@ class NeedFields:
     budget: float | None = None
     region: str | None = None
     enterprise: str | None = None
-
-
-def _new_need_id(session: Session) -> str:
-    while True:
-        need_id = f"NW{secrets.token_hex(4).upper()}"
-        if session.get(NeedRow, need_id) is None:
-            return need_id
 
 
 def _need_record(session: Session, caller: Caller, fields: NeedFields, need_id: str,
@@ -86,7 +80,7 @@ def create_need(session: Session, sync: IndexSync, caller: Caller, fields: NeedF
     """Store a new need (an enterprise's always carries its own enterprise id) and index it."""
     if caller.is_broker and not fields.enterprise:
         raise ServiceError("a broker creating a need must say which enterprise it belongs to", 422)
-    record = _need_record(session, caller, fields, _new_need_id(session), {})
+    record = _need_record(session, caller, fields, new_id(session, "need"), {})
     catalog.create_records(session, sync, "need", [record])
     return catalog.get_row(session, "need", record.id)  # type: ignore[return-value]
 
@@ -94,7 +88,7 @@ def create_need(session: Session, sync: IndexSync, caller: Caller, fields: NeedF
 def update_need(session: Session, sync: IndexSync, caller: Caller, need_id: str, fields: NeedFields) -> NeedRow:
     """Change the form's fields of a visible need, keeping the rest of what it carries."""
     row = visible_need(session, caller, need_id)
-    record = _need_record(session, caller, fields, need_id, dict(row.data))
+    record = _need_record(session, caller, fields, row.id, dict(row.data))
     return catalog.update_record(session, sync, "need", record)  # type: ignore[return-value]
 
 
@@ -102,7 +96,7 @@ def update_need(session: Session, sync: IndexSync, caller: Caller, need_id: str,
 def set_interest(session: Session, caller: Caller, need_id: str, result_id: str, interested: bool,
                  user_id: int) -> bool:
     """Mark (or unmark) a result as interesting for one of the caller's needs; returns the new state."""
-    visible_need(session, caller, need_id)
+    need_id = visible_need(session, caller, need_id).id
     catalog.get_row(session, "result", result_id)
     found = session.scalar(select(InterestRow).where(InterestRow.need_id == need_id,
                                                      InterestRow.result_id == result_id))

@@ -123,6 +123,7 @@ OPERATIONS: dict[str, tuple[str, Request]] = {
     "read_enterprise": ("own enterprise", plain("GET", "/enterprises/E1")),
     "list_funds": ("broker", plain("GET", "/funds")),
     "read_fund": ("broker", plain("GET", "/funds/F1")),
+    "read_audit": ("any", plain("GET", "/audit")),  # scoped: an enterprise reads its own entries only
 }
 
 
@@ -180,12 +181,16 @@ def test_an_enterprise_lists_creates_and_replaces_only_its_own(world: World):
         assert made["enterprise"] == mine  # a new need gets the key's enterprise
         assert c.post("/needs", headers=keys[caller], json={**NEED, "id": f"X-{caller}", "enterprise": other}
                       ).status_code == 403
-    # B cannot take over A's need through a bulk replace, an update or a delete; N1 is unchanged after
+    # B cannot take over A's need through an update, a delete or a bulk replace; N1 is unchanged after
     before = c.get("/needs/N1", headers=keys["broker"]).json()
-    assert c.post("/needs/bulk", headers=keys["B"], params={"replace": "true"},
-                  json=[{**NEED, "id": "N1"}]).status_code == 403
     assert c.put("/needs/N1", headers=keys["B"], json=NEED).status_code == 404
     assert c.delete("/needs/N1", headers=keys["B"]).status_code == 404
+    # a bulk replace naming A's id answers as for a missing id: B gets a need of its own that it knows as N1
+    made = c.post("/needs/bulk", headers=keys["B"], params={"replace": "true"}, json=[{**NEED, "id": "N1"}])
+    assert made.status_code == 201 and made.json()["ids"] == ["N1"], made.text
+    assert c.get("/needs/N1", headers=keys["B"]).json()["enterprise"] == "E2"
+    assert c.get("/needs/N1", headers=keys["broker"]).json() == before
+    assert c.delete("/needs/N1", headers=keys["B"]).status_code == 204  # B's own went; A's stays
     assert c.get("/needs/N1", headers=keys["broker"]).json() == before
     assert c.get("/enterprises/E1", headers=keys["broker"]).json()["contact"]  # brokers see contacts
 

@@ -102,6 +102,9 @@ def test_every_operation_answers_what_its_schema_says(contract_client):
     call("get", "/enterprises/{enterprise_id}", "/enterprises/E1", headers=enterprise)
     call("get", "/funds")
     call("get", "/funds/{fund_id}", "/funds/F1")
+    assert call("post", "/needs", json={"title": "不带编号的需求"}, headers=enterprise).json()["id"].startswith("NW")
+    assert call("get", "/audit", params={"action": "record.", "since": "2026-01-01"}).json()["total"] >= 1
+    call("get", "/audit", headers=enterprise)
     call("delete", "/needs/{need_id}", "/needs/N4")
     call("delete", "/results/{result_id}", "/results/R7")
 

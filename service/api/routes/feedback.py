@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
-from service.api.deps import BrokerDep, PagingDep, SessionDep
+from service.api.deps import ActorDep, BrokerDep, PagingDep, SessionDep
 from service.api.responses import FeedbackOut, Page
 from service.api.schemas import FeedbackIn, Outcome
 from service.core import catalog
@@ -23,12 +23,14 @@ router = APIRouter(prefix="/feedback", tags=["feedback"])
 
 
 @router.post("", status_code=201, summary="Record the outcome of a match")
-def add_feedback(body: FeedbackIn, session: SessionDep, caller: BrokerDep) -> FeedbackOut:
-    catalog.get_row(session, "need", body.need_id)
+def add_feedback(body: FeedbackIn, session: SessionDep, caller: BrokerDep, actor: ActorDep) -> FeedbackOut:
+    need = catalog.get_row(session, "need", body.need_id)
     catalog.get_row(session, "result", body.result_id)
     row = FeedbackRow(need_id=body.need_id, result_id=body.result_id, outcome=body.outcome,
                       note=body.note.strip(), key_id=caller.key_id)
     session.add(row)
+    actor.log(session, "feedback", f"need {body.need_id}, result {body.result_id}: {body.outcome}",
+              account=need.enterprise, commit=False)  # type: ignore[union-attr]
     session.commit()
     return feedback_out(row)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import BrokerDep, EngineDep, PagingDep, SessionDep
+from service.api.deps import ActorDep, BrokerDep, EngineDep, PagingDep, SessionDep
 from service.api.responses import Page, PushOut, PushTargetOut, ResultOut, ShortlistEntryOut
 from service.core import catalog
 from service.core.config import MAX_K
@@ -26,11 +26,12 @@ def push_result(result_id: str, session: SessionDep, caller: BrokerDep, engine: 
 
 
 @router.get("/shortlist", summary="The most transferable results with push lists (brokers)")
-def get_shortlist(session: SessionDep, caller: BrokerDep, engine: EngineDep, paging: PagingDep,
+def get_shortlist(session: SessionDep, caller: BrokerDep, engine: EngineDep, paging: PagingDep, actor: ActorDep,
                   top: Annotated[int, Query(ge=1, le=MAX_SHORTLIST, description="length of the shortlist")] = 50
                   ) -> Page[ShortlistEntryOut]:
     """Over every stored need and result. The market pull (the minutes-long part at 30,000 results) is
     computed once per index version, reading the index in batches so searches and writes go on meanwhile."""
     entries = engine.shortlist(top, stored_funds(session), enterprises_by_id(session))
+    actor.log(session, "shortlist.run", f"top {top}: {len(entries)} results")
     items = [ShortlistEntryOut.of(e) for e in entries[paging.offset:paging.offset + paging.limit]]
     return Page[ShortlistEntryOut](items=items, total=len(entries), offset=paging.offset, limit=paging.limit)
