@@ -20,6 +20,7 @@ techmatch load-demo --size "$SIZE"
 KEY=$(techmatch keys create --role broker --label demo)
 # Demo logins for the workbench (left as they are if they exist); E003 has needs in every demo size.
 techmatch users create --username demo-broker --password demo-broker-2026 --role broker --name 王经理 --exist-ok >/dev/null
+techmatch users set-admin --username demo-broker >/dev/null   # the demo broker opens the admin pages too
 techmatch users create --username demo-enterprise --password demo-enterprise-2026 --role enterprise \
   --enterprise E003 --name "通明航空 李工" --exist-ok >/dev/null
 cat <<MSG

@@ -16,7 +16,8 @@ from service.core.audit import audit
 from service.core.config import ServiceSettings
 
 
-def _buckets(settings: ServiceSettings, username: str, address: str) -> dict[str, throttle.Limit]:
+def throttle_rules(settings: ServiceSettings, username: str, address: str) -> dict[str, throttle.Limit]:
+    """The buckets a password check of this account from this address counts against (the password page too)."""
     window = settings.signin_window_seconds
     return {f"account:{username.strip().lower()}": throttle.Limit(settings.signin_max_per_account, window),
             f"address:{address}": throttle.Limit(settings.signin_max_per_address, window)}
@@ -24,7 +25,7 @@ def _buckets(settings: ServiceSettings, username: str, address: str) -> dict[str
 
 def sign_in(session: Session, settings: ServiceSettings, username: str, password: str, address: str) -> WebUser:
     """The user, or SignInError ('wrong', 'disabled') or throttle.Throttled; every outcome is audited."""
-    rules = _buckets(settings, username, address)
+    rules = throttle_rules(settings, username, address)
     name = username.strip()[:64] or "-"
     try:
         throttle.check(session, rules)

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from service.core.accounts import SignedIn, find_session
+from service.core.audit import Actor
 from service.core.errors import Forbidden
 from service.web.settings import WebSettings
 
@@ -60,8 +61,23 @@ def require_broker(request: Request) -> SignedIn:
     return found
 
 
+def require_admin(request: Request) -> SignedIn:
+    """Admins are brokers with the admin flag (``techmatch users create --admin``, or the users page)."""
+    found = require_broker(request)
+    if not found.user.is_admin:
+        raise Forbidden("此页面仅供平台管理员使用；请联系管理员为您开通")
+    return found
+
+
 UserDep = Annotated[SignedIn, Depends(require_user)]
 BrokerDep = Annotated[SignedIn, Depends(require_broker)]
+AdminDep = Annotated[SignedIn, Depends(require_admin)]
+
+
+def actor(request: Request, found: SignedIn) -> Actor:
+    """The signed-in user as the audit log names them, with their address and enterprise."""
+    address = request.client.host if request.client else ""
+    return Actor(found.user.actor_name, address, found.user.enterprise)
 
 
 def web_settings(request: Request) -> WebSettings:

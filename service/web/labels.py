@@ -22,6 +22,16 @@ JOB_STATES = {"queued": "排队中", "running": "计算中", "done": "已完成"
 KINDS = {"result": "科技成果", "need": "企业需求"}
 STAGES = {"seed": "种子轮", "angel": "天使轮", "A": "A 轮", "B": "B 轮"}
 
+ACTIONS = {
+    "signin.ok": "登录成功", "signin.failed": "登录失败", "signin.throttled": "登录被限流",
+    "key.created": "创建密钥", "key.revoked": "吊销密钥", "user.created": "创建用户", "user.disabled": "停用用户",
+    "user.enabled": "启用用户", "user.password_changed": "修改密码", "user.admin": "设为管理员",
+    "user.not_admin": "取消管理员", "enterprise.created": "创建企业", "enterprise.disabled": "停用企业",
+    "record.created": "新增记录", "record.updated": "修改记录", "record.deleted": "删除记录", "upload": "批量导入",
+    "export": "导出", "shortlist.run": "计算短名单", "feedback": "跟进记录", "interest": "感兴趣标记",
+    "judgement": "相关性判断", "review.decision": "评审决定",
+}
+
 STATUS_TITLES = {
     400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "找不到该页面", 405: "不支持的操作",
     409: "操作冲突", 413: "文件太大", 415: "不支持的文件类型", 422: "内容有误", 500: "系统出错了",
@@ -55,6 +65,18 @@ _MESSAGES: list[tuple[re.Pattern[str], str]] = [
      r"有 \1 个编号已存在：\3。未写入任何内容（如需覆盖，请勾选“覆盖已有编号”）"),
     (re.compile(r"^no results are stored yet.*$"), "还没有任何科技成果：请先导入成果再计算短名单"),
     (re.compile(r"^(\d+) records in one file; the limit is (\d+)$"), r"一个文件有 \1 条记录，上限为 \2 条：请拆分文件"),
+    (re.compile(r"^no user '(.*)' \(see .*\)$"), r"没有用户「\1」"),
+    (re.compile(r"^user '(.*)' exists already$"), r"用户名「\1」已被使用"),
+    (re.compile(r"^invalid username '(.*)'.*$"), r"用户名「\1」无效：2-64 个字母、数字或 . _ @ -，以字母或数字开头"),
+    (re.compile(r"^an enterprise (?:user|key) needs --enterprise.*$"), "企业用户或企业密钥必须选择所属企业"),
+    (re.compile(r"^a broker (?:sees|key sees) every enterprise.*$"), "技术经理人可查看全部企业，不应选择企业"),
+    (re.compile(r"^only a broker can be an admin$"), "只有技术经理人可以设为管理员"),
+    (re.compile(r"^unknown role '(.*)'.*$"), r"未知角色「\1」：请选择技术经理人或企业用户"),
+    (re.compile(r"^unknown key id '(.*)'.*$"), r"没有编号为「\1」的密钥"),
+    (re.compile(r"^--expires-days must be positive$"), "有效期必须为正数天"),
+    (re.compile(r"^an enterprise needs a name$"), "请填写企业名称"),
+    (re.compile(r"^invalid enterprise id '(.*)'.*$"), r"企业编号「\1」无效：字母、数字或 . _ -，最多 64 个字符"),
+    (re.compile(r"^enterprise '(.*)' exists already$"), r"企业编号「\1」已存在"),
 ]
 
 

@@ -1,4 +1,6 @@
-"""techmatch CLI commands for workbench accounts: users create, list, disable, enable, set-password."""
+"""techmatch CLI commands for workbench accounts: users create, list, disable, enable, set-password, set-admin.
+
+Each change is written to the audit log with the actor ``cli``."""
 
 from __future__ import annotations
 
@@ -27,7 +29,10 @@ def users_create(
     enterprise: Annotated[str | None, typer.Option("--enterprise", help="enterprise id (enterprise users)")] = None,
     name: Annotated[str | None, typer.Option("--name", help="name shown on the pages")] = None,
     password: Annotated[str | None, typer.Option(
-        "--password", help="the password (at least 8 characters); asked for when not given")] = None,
+        "--password", help="the password (at least 10 characters, not all of one kind, not easy to guess); asked "
+        "for when not given")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="a broker who may open the admin pages (users, keys)")]
+    = False,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="leave an existing user as it is (scripts, demos)")]
     = False,
     db: DbOpt = None, home: HomeOpt = None,
@@ -43,7 +48,7 @@ def users_create(
             typer.echo(f"user '{existing.username}' exists already ({existing.role}"
                        + (f", enterprise {existing.enterprise}" if existing.enterprise else "") + "): left as it is")
             return
-        user = create_user(session, username, _password(password), role, enterprise, name)
+        user = create_user(session, username, _password(password), role, enterprise, name, is_admin=admin)
         if user.enterprise and session.get(EnterpriseRow, user.enterprise) is None:
             typer.echo(f"note: enterprise '{user.enterprise}' is not in the database; the user sees needs carrying "
                        "this enterprise id", err=True)
@@ -69,7 +74,7 @@ def users_list(db: DbOpt = None, home: HomeOpt = None) -> None:
     for column in ("username", "name", "role", "enterprise", "status", "created", "last sign-in"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r.username, r.display_name or "", r.role, r.enterprise or "",
+        table.add_row(r.username, r.display_name or "", r.role + (" (admin)" if r.is_admin else ""), r.enterprise or "",
                       "disabled" if r.disabled else "active", r.created_at.strftime("%Y-%m-%d %H:%M"),
                       r.last_login_at.strftime("%Y-%m-%d %H:%M") if r.last_login_at else "never")
     Console().print(table)
@@ -111,6 +116,21 @@ def users_set_password(
     with sessions() as session:
         row = set_password(session, username, _password(password))
     typer.echo(f"new password set for '{row.username}' (signed out everywhere)")
+
+
+@users_app.command("set-admin")
+def users_set_admin(
+    username: UsernameOpt,
+    off: Annotated[bool, typer.Option("--off", help="take the admin pages away instead")] = False,
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Let a broker open the admin pages (users, enterprises, API keys), or stop it with --off."""
+    from service.core.accounts import set_admin
+
+    _, sessions = _sessions(db, home)
+    with sessions() as session:
+        row = set_admin(session, username, not off)
+    typer.echo(f"'{row.username}' is {'no longer ' if off else ''}an admin")
 
 
 def register(app: typer.Typer) -> None:

@@ -196,15 +196,15 @@ def test_an_enterprise_lists_creates_and_replaces_only_its_own(world: World):
 
 
 # -- the workbench ------------------------------------------------------------------------------------------
-PAGE_CALLERS = ("anonymous", "A", "B", "broker")
+PAGE_CALLERS = ("anonymous", "A", "B", "broker", "admin")
 
 
 def web_routes() -> list[tuple[str, str]]:
     """Every (method, path) of the workbench's routers."""
-    from service.web.routes import account, dashboard, feedback, needs, results, shortlist, upload
+    from service.web.routes import account, admin, audit, dashboard, feedback, needs, results, shortlist, upload
 
     found = []
-    for module in (account, dashboard, needs, results, shortlist, feedback, upload):
+    for module in (account, dashboard, needs, results, shortlist, feedback, upload, admin, audit):
         for router in (module.router, getattr(module, "root", None)):
             for route in getattr(router, "routes", []):
                 found += [(m, route.path) for m in sorted(route.methods)]
@@ -212,7 +212,8 @@ def web_routes() -> list[tuple[str, str]]:
 
 
 # (method, path) -> (access, concrete path, form data). "open": the sign-in pages; "user": any signed-in user,
-# scoped to their own needs where a need is named (A's N1); "broker": enterprise users get 403.
+# scoped to their own needs where a need is named (A's N1); "broker": enterprise users get 403; "admin": brokers
+# with the admin flag only (enterprise users and other brokers get 403).
 PAGES: dict[tuple[str, str], tuple[str, str, dict[str, str] | None]] = {
     ("GET", "/"): ("open", "/", None),
     ("GET", "/web"): ("open", "/web", None),
@@ -242,6 +243,22 @@ PAGES: dict[tuple[str, str], tuple[str, str, dict[str, str] | None]] = {
     ("GET", "/web/feedback.{suffix}"): ("broker", "/web/feedback.csv", None),
     ("GET", "/web/upload"): ("broker", "/web/upload", None),
     ("POST", "/web/upload"): ("broker", "/web/upload", {"kind": "results"}),
+    ("GET", "/web/audit"): ("user", "/web/audit", None),
+    ("GET", "/web/audit.csv"): ("user", "/web/audit.csv", None),
+    ("GET", "/web/account/password"): ("user", "/web/account/password", None),
+    ("POST", "/web/account/password"): ("user", "/web/account/password",  # refused: the new one is the old one
+                                        {"current": "correct-horse-9", "new": "correct-horse-9",
+                                         "confirm": "correct-horse-9"}),
+    ("GET", "/web/admin/users"): ("admin", "/web/admin/users", None),
+    ("POST", "/web/admin/users"): ("admin", "/web/admin/users", {"username": "", "role": "broker"}),
+    ("POST", "/web/admin/users/{username}/disable"): ("admin", "/web/admin/users/wb-victim/disable", {}),
+    ("POST", "/web/admin/users/{username}/enable"): ("admin", "/web/admin/users/wb-victim/enable", {}),
+    ("POST", "/web/admin/users/{username}/password"): ("admin", "/web/admin/users/wb-victim/password", {}),
+    ("POST", "/web/admin/enterprises"): ("admin", "/web/admin/enterprises", {"name": ""}),
+    ("POST", "/web/admin/enterprises/{enterprise_id}/disable"): ("admin", "/web/admin/enterprises/E9/disable", {}),
+    ("GET", "/web/admin/keys"): ("admin", "/web/admin/keys", None),
+    ("POST", "/web/admin/keys"): ("admin", "/web/admin/keys", {"role": "nobody"}),
+    ("POST", "/web/admin/keys/{key_id}/revoke"): ("admin", "/web/admin/keys/nope/revoke", {}),
 }
 
 
@@ -259,10 +276,12 @@ def users(world: World) -> dict[str, TestClient]:
         create_user(session, "wb-broker", "correct-horse-9", "broker")
         create_user(session, "wb-a", "correct-horse-9", "enterprise", "E1")
         create_user(session, "wb-b", "correct-horse-9", "enterprise", "E2")
+        create_user(session, "wb-admin", "correct-horse-9", "broker", is_admin=True)
+        create_user(session, "wb-victim", "correct-horse-9", "enterprise", "E9")
     return {caller: sign_in(world, caller) for caller in PAGE_CALLERS}
 
 
-USERNAMES = {"A": "wb-a", "B": "wb-b", "broker": "wb-broker"}
+USERNAMES = {"A": "wb-a", "B": "wb-b", "broker": "wb-broker", "admin": "wb-admin"}
 
 
 def sign_in(world: World, caller: str) -> TestClient:
@@ -304,7 +323,7 @@ def test_pages_matrix(world: World, users: dict[str, TestClient], route: tuple[s
         assert status in (303, 307, 403) and (status == 403 or "/web/login" in response.headers["location"]
                                                or response.headers["location"] == "/web/"), (route, status)
         return
-    if access == "broker" and caller != "broker":
+    if access == "broker" and caller not in ("broker", "admin") or access == "admin" and caller != "admin":
         assert status == 403, (route, caller, status, response.text[:200])
         return
     if access == "own need" and caller == "B":

@@ -48,7 +48,7 @@ def test_users_commands(tmp_path: Path):
     runner = CliRunner()
     for args, message in (
         (["-u", "x1", "--role", "enterprise", "--password", "long-enough"], "needs --enterprise"),
-        (["-u", "x2", "--role", "broker", "--password", "short"], "at least 8 characters"),
+        (["-u", "x2", "--role", "broker", "--password", "short"], "at least 10 characters"),
         (["-u", "bad name!", "--role", "broker", "--password", "long-enough"], "invalid username"),
         (["-u", "wang", "--role", "broker", "--password", "long-enough"], "exists already"),
         (["-u", "x3", "--role", "admin", "--password", "long-enough"], "unknown role"),

@@ -1,4 +1,4 @@
-"""Signing in and out, and each role's home page."""
+"""Signing in and out, each role's home page, and changing one's own password."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from service.api.deps import ServicesDep, client_address
-from service.core.accounts import SignInError, close_session, open_session
-from service.core.signin import sign_in
+from service.core import throttle
+from service.core.accounts import SignInError, WeakPassword, close_session, open_session, set_password, verify_password
+from service.core.audit import audit
+from service.core.passwords import MIN_CHARS, PROBLEMS
+from service.core.signin import sign_in, throttle_rules
 from service.core.throttle import Throttled
-from service.web.auth import SESSION_COOKIE, clear_cookie, set_cookie, signed_in, web_settings
+from service.web.auth import SESSION_COOKIE, UserDep, actor, clear_cookie, set_cookie, signed_in, web_settings
 from service.web.routes import web_router
 from service.web.templating import redirect, render
 
@@ -91,3 +94,45 @@ def logout(request: Request, services: ServicesDep) -> Response:
     response = redirect(request, "/web/login", flash="signed_out")
     clear_cookie(request, response, SESSION_COOKIE)
     return response
+
+
+@router.get("/account/password")
+def password_page(request: Request, found: UserDep) -> Response:
+    return render(request, "password.html", nav="password", min_chars=MIN_CHARS)
+
+
+Secret = Annotated[str, Form(max_length=400)]
+
+
+@router.post("/account/password")
+def change_password(request: Request, services: ServicesDep, found: UserDep, current: Secret = "",
+                    new: Secret = "", confirm: Secret = "") -> Response:
+    """The current password (throttled like signing in), then the new one twice; other sessions end."""
+    def refuse(status: int, error: str) -> Response:
+        return render(request, "password.html", status=status, nav="password", min_chars=MIN_CHARS, error=error)
+
+    address = client_address(request)
+    user = found.user
+    rules = throttle_rules(services.settings, user.username, address)
+    with services.sessions() as session:
+        try:
+            throttle.check(session, rules)
+        except Throttled as exc:
+            response = refuse(429, f"密码错误次数过多，请在 {exc.retry_after} 秒后再试。")
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        if not verify_password(session, user.id, current):
+            throttle.record_failure(session, list(rules), services.settings.signin_window_seconds)
+            audit(session, user.actor_name, "signin.failed", "password page: wrong current password", address,
+                  account=user.enterprise)
+            return refuse(401, "当前密码不正确。")
+        if new != confirm:
+            return refuse(422, "两次输入的新密码不一致。")
+        if new == current:
+            return refuse(422, "新密码不能与当前密码相同。")
+        try:
+            set_password(session, user.username, new, actor=actor(request, found),
+                         keep_token=request.cookies.get(SESSION_COOKIE))
+        except WeakPassword as exc:
+            return refuse(422, PROBLEMS[exc.code][1])
+    return redirect(request, "/web/account/password", flash="password_changed")

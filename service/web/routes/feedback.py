@@ -13,8 +13,9 @@ from service.api.deps import SessionDep
 from service.core.accounts import list_users
 from service.core.config import MAX_NOTE_CHARS
 from service.core.errors import ServiceError
+from service.core.models import NeedRow
 from service.core.workbench import recent_feedback, record_feedback, write_feedback
-from service.web.auth import BrokerDep
+from service.web.auth import BrokerDep, actor
 from service.web.forms import Pager, page_number
 from service.web.routes import web_router
 from service.web.templating import redirect, render
@@ -30,6 +31,9 @@ def feedback_action(request: Request, session: SessionDep, found: BrokerDep,
                     note: Annotated[str, Form(max_length=MAX_NOTE_CHARS + 200)] = "",
                     back: Annotated[str, Form(max_length=2000)] = "") -> Response:
     row = record_feedback(session, found.user.caller, need_id, result_id, outcome, note)
+    need = session.get(NeedRow, need_id)
+    actor(request, found).log(session, "feedback", f"need {need_id}, result {result_id}: {outcome}",
+                              account=need.enterprise if need is not None else None)
     if request.headers.get("HX-Request"):
         return render(request, "_feedback.html", need_id=need_id, result_id=result_id, latest=row, just_saved=True)
     target = back if back.startswith("/web/") and not back.startswith("//") else f"/web/needs/{need_id}"
@@ -53,6 +57,7 @@ def feedback_download(request: Request, suffix: str, session: SessionDep, found:
         path = Path(folder) / f"feedback.{suffix}"
         write_feedback(session, path)
         body = path.read_bytes()
+    actor(request, found).log(session, "export", f"feedback.{suffix}")
     media = "text/csv; charset=utf-8" if suffix == "csv" else \
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return Response(body, media_type=media, headers={"Content-Disposition": f"attachment; filename=feedback.{suffix}"})

@@ -29,7 +29,7 @@ from service.core.workbench import (
     update_need,
     visible_need,
 )
-from service.web.auth import UserDep
+from service.web.auth import UserDep, actor
 from service.web.forms import NeedForm, Pager, page_number, result_filters
 from service.web.routes import web_router
 from service.web.templating import redirect, render
@@ -88,6 +88,7 @@ def create_need_action(request: Request, session: SessionDep, services: Services
     if fields is None:
         return _form_page(request, session, form, None, status=422)
     row = create_need(session, services.sync, found.user.caller, fields)
+    actor(request, found).log(session, "record.created", f"need × 1: {row.id}", account=row.enterprise)
     return redirect(request, f"/web/needs/{row.id}", flash="need_created")
 
 
@@ -126,6 +127,8 @@ def judge_action(request: Request, need_id: str, session: SessionDep, engine: En
                  k: Annotated[str, Form(max_length=5)] = "10") -> Response:
     """相关 / 不相关 on a shown result (or 'none' to take it back): htmx swaps in the re-ranked list."""
     record_judgement(session, found.user.caller, need_id, result_id, judgement, f"user:{found.user.id}")
+    actor(request, found).log(session, "judgement", f"need {need_id}, result {result_id}: {judgement}",
+                              account=visible_need(session, found.user.caller, need_id).enterprise)
     if not request.headers.get("HX-Request"):
         return redirect(request, f"/web/needs/{need_id}")
     row = visible_need(session, found.user.caller, need_id)
@@ -149,7 +152,8 @@ def edit_need_action(request: Request, need_id: str, session: SessionDep, servic
     fields = form.check(need_enterprise=False)
     if fields is None:
         return _form_page(request, session, form, need_id, status=422)
-    update_need(session, services.sync, found.user.caller, need_id, fields)
+    row = update_need(session, services.sync, found.user.caller, need_id, fields)
+    actor(request, found).log(session, "record.updated", f"need {need_id}", account=row.enterprise)
     return redirect(request, f"/web/needs/{need_id}", flash="need_saved")
 
 
@@ -159,6 +163,8 @@ def interest_action(request: Request, need_id: str, session: SessionDep, found: 
                     interested: Annotated[str, Form(max_length=5)] = "1") -> Response:
     """Mark or unmark a match as interesting (the enterprise); htmx swaps in the new button."""
     state = set_interest(session, found.user.caller, need_id, result_id, interested == "1", found.user.id)
+    actor(request, found).log(session, "interest", f"need {need_id}, result {result_id}: {'on' if state else 'off'}",
+                              account=visible_need(session, found.user.caller, need_id).enterprise)
     if request.headers.get("HX-Request"):
         return render(request, "_interest.html", need_id=need_id, result_id=result_id, marked=state)
     return redirect(request, f"/web/needs/{need_id}#m-{result_id}")

@@ -24,7 +24,7 @@ from service.core.jobs import (
     shortlist_rows,
     start_shortlist,
 )
-from service.web.auth import BrokerDep
+from service.web.auth import BrokerDep, actor
 from service.web.forms import Pager, page_number
 from service.web.routes import web_router
 from service.web.templating import redirect, render
@@ -64,13 +64,14 @@ def shortlist_page(request: Request, session: SessionDep, found: BrokerDep, sort
 
 
 @router.post("/shortlist")
-def start_shortlist_action(request: Request, services: ServicesDep, found: BrokerDep,
+def start_shortlist_action(request: Request, session: SessionDep, services: ServicesDep, found: BrokerDep,
                            top: Annotated[str, Form(max_length=10)] = "100") -> Response:
     try:
         length = int(top)
     except ValueError:
         raise ServiceError(f"短名单长度应为 1 到 {MAX_SHORTLIST_TOP} 的整数", 422) from None
-    start_shortlist(services.sessions, services.sync, length, found.user.id)
+    job = start_shortlist(services.sessions, services.sync, length, found.user.id)
+    actor(request, found).log(session, "shortlist.run", f"top {length} (job {job.id})")
     return redirect(request, "/web/shortlist", flash="job_started")
 
 
@@ -93,6 +94,7 @@ def shortlist_download(request: Request, suffix: str, session: SessionDep, found
     if chosen is None or chosen.state != "done":
         raise ServiceError("还没有计算好的短名单：请先在“短名单”页面开始计算", 409)
     entries = entries_from_rows(shortlist_rows(session, chosen.id))
+    actor(request, found).log(session, "export", f"shortlist.{suffix} (job {chosen.id}, {len(entries)} rows)")
     with tempfile.TemporaryDirectory(prefix="techmatch-export-") as folder:
         path = Path(folder) / f"shortlist.{suffix}"
         (write_csv if suffix == "csv" else write_xlsx)(entries, path)

@@ -13,7 +13,7 @@ from recommender.records import SUPPORTED_SUFFIXES, RecordFileError
 from service.api.deps import ServicesDep, SessionDep
 from service.core.errors import ServiceError
 from service.core.imports import import_file
-from service.web.auth import BrokerDep
+from service.web.auth import BrokerDep, actor
 from service.web.routes import web_router
 from service.web.templating import render
 
@@ -57,4 +57,6 @@ def upload_action(request: Request, session: SessionDep, services: ServicesDep, 
             return render(request, "upload.html", status=422, errors=exc.errors, total_rows=exc.total_rows, **page)
         except ServiceError as exc:
             return render(request, "upload.html", status=exc.status, problem=exc.message, **page)
+    actor(request, found).log(session, "upload", f"{kind}s: {report.written} written, {len(report.skipped)} skipped "
+                              f"from {name}")
     return render(request, "upload.html", report=report, **page)
