@@ -1,5 +1,5 @@
-"""Security with real ``techmatch serve`` processes: the sign-in throttle, and a revoked key refused at once
-by every worker (``--workers 2``)."""
+"""Security with real ``techmatch serve`` processes: the sign-in throttle, and a revoked key, a disabled user's
+sessions and a changed password's old sessions refused at once by every worker (``--workers 2``)."""
 
 from __future__ import annotations
 
@@ -68,8 +68,29 @@ def test_sign_in_is_throttled_per_account_then_opens_again(tmp_path: Path):
         _stop(proc)
 
 
-def test_a_revoked_key_is_refused_by_every_worker_on_the_next_request(tmp_path: Path):
+def _session_cookie(base: str, username: str) -> str:
+    with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as client:
+        assert _login(client, username, PASSWORD).status_code == 303
+        return client.cookies["tm_session"]
+
+
+def _page(base: str, token: str, path: str = "/web/needs") -> tuple[int, str]:
+    """A page over a new connection (so either worker may answer), and which worker that was."""
+    with httpx.Client(base_url=base, timeout=30, follow_redirects=False,
+                      headers={"Cookie": f"tm_session={token}"}) as fresh:
+        status = fresh.get(path).status_code
+        return status, fresh.get("/ready").json()["worker"]
+
+
+def test_a_revoked_key_a_disabled_user_and_a_changed_password_are_refused_by_every_worker_at_once(tmp_path: Path):
+    """One server of two workers (starting one costs most of this test's time) for the three kinds of revocation."""
+    from service.core.accounts import set_disabled
+
     home = tmp_path / "home"
+    home.mkdir()
+    with _sessions(home)() as session:
+        create_user(session, "wang", PASSWORD, "broker")
+        create_user(session, "li", PASSWORD, "enterprise", "E1")
     proc, base, broker = start_server(home, "--workers", "2")
     try:
         wait_for_health(base, proc)
@@ -87,5 +108,43 @@ def test_a_revoked_key_is_refused_by_every_worker_on_the_next_request(tmp_path: 
                 with httpx.Client(base_url=base, headers=broker, timeout=30) as fresh:
                     assert fresh.get("/needs").status_code == 401
             assert client.get("/needs").status_code == 401
+
+        kept, old = _session_cookie(base, "wang"), _session_cookie(base, "wang")  # two browsers of one user
+        li = _session_cookie(base, "li")
+        workers: set[str] = set()
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:  # every session works on both workers
+            for token in (kept, old, li):
+                status, worker = _page(base, token)
+                assert status == 200
+                workers.add(worker)
+        assert len(workers) == 2, workers
+
+        # wang changes the password in one browser: the other one is refused on its next request, everywhere
+        with httpx.Client(base_url=base, timeout=30, follow_redirects=False,
+                          headers={"Cookie": f"tm_session={kept}"}) as browser:
+            form = browser.get("/web/account/password").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+            new = "a-new-passphrase-42"
+            changed = browser.post("/web/account/password", data={"current": PASSWORD, "new": new, "confirm": new,
+                                                                  "csrf_token": token})
+            assert changed.status_code == 303, changed.text[:300]
+        seen: set[str] = set()
+        for _ in range(10):
+            status, worker = _page(base, old)
+            assert status == 303  # back to the sign-in page
+            seen.add(worker)
+            assert _page(base, kept)[0] == 200  # the browser that changed it stays signed in
+        # li is disabled (the CLI's way): li's session ends at once, on both workers
+        with _sessions(home)() as session:
+            set_disabled(session, "li")
+        for _ in range(10):
+            status, worker = _page(base, li)
+            assert status == 303
+            seen.add(worker)
+        assert len(seen) == 2, seen
+        with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as client:
+            assert _login(client, "li", PASSWORD).status_code == 403  # and cannot sign in again
+            assert _login(client, "wang", PASSWORD).status_code == 401  # the old password is gone
     finally:
         _stop(proc)
