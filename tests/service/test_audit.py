@@ -62,6 +62,9 @@ def test_a_day_of_work_leaves_an_entry_of_each_kind_and_each_enterprise_reads_it
             anonymous.post("/web/login", data={"username": "broker-wang", "password": "wrong-password",
                                                "csrf_token": _csrf(anonymous.get("/web/login").text)})
         admin = _browser(app, "admin-zhao")
+        for path in ("/web/admin/users", "/web/admin/keys", "/web/account/password"):  # every form carries the token
+            tokens = re.findall(r'name="csrf_token" value="([^"]*)"', admin.get(path).text)
+            assert len(tokens) >= 2 and set(tokens) == {_csrf(admin.get("/web/needs/new").text)}, path
         # the admin opens an enterprise and its accounts on the admin pages
         made = _post(admin, "/web/admin/enterprises", name="一号电池有限公司", enterprise_id="E1", industry="新能源")
         assert made.status_code == 200 and "已创建企业 E1" in made.text

@@ -63,6 +63,7 @@ def prepare_demo_home(home: Path, size: str = "tiny") -> Logins:
     cli("load-demo", "--size", size, "--home", str(home))
     cli("users", "create", "--username", DEMO_BROKER[0], "--password", DEMO_BROKER[1], "--role", "broker",
         "--name", "王经理", "--exist-ok", "--home", str(home))
+    cli("users", "set-admin", "--username", DEMO_BROKER[0], "--home", str(home))  # as scripts/demo.sh does
     cli("users", "create", "--username", DEMO_ENTERPRISE[0], "--password", DEMO_ENTERPRISE[1], "--role", "enterprise",
         "--enterprise", DEMO_ENTERPRISE_ID, "--name", "通明航空 李工", "--exist-ok", "--home", str(home))
     key = cli("keys", "create", "--role", "broker", "--label", "web tests", "--home", str(home)).split()[-1]
@@ -187,3 +188,93 @@ def tour(browser, base: str, logins: Logins, out: Path, need_id: str, result_id:
     shot(page, "05-broker-dashboard", response.status)
     context.close()
     return shots
+
+
+@dataclass(frozen=True)
+class AdminTour:
+    """What the admin tour made: the new user's name and temporary password, and the API key it revoked."""
+
+    username: str
+    temporary_password: str
+    revoked_key: str
+    shots: list[tuple[str, int]]
+
+
+NEW_PASSWORD = "qi-gong-materials-2026"
+
+
+def admin_tour(browser, base: str, logins: Logins, out: Path) -> AdminTour:
+    """As the demo admin: open an enterprise and a user for it, create and revoke an API key; as that user: sign in
+    with the temporary password and change it (a weak one first); as the admin: the audit page. Screenshots of
+    each admin page into ``out`` (13-16)."""
+    out.mkdir(parents=True, exist_ok=True)
+    shots: list[tuple[str, int]] = []
+
+    def shot(page, name: str, status: int) -> None:
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        shots.append((name, status))
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base, logins.broker)
+    page.click("nav >> text=用户与企业")
+    page.wait_for_selector("[data-testid=users]")
+    made_before = page.locator("tr[data-enterprise^='E77']").count()  # a second tour over one home: new names
+    enterprise, username = f"E77{7 + made_before}", f"qi-e77{7 + made_before}"
+    form = page.locator("form[data-testid=new-enterprise]")
+    form.locator("input[name=name]").fill("七号新材料科技有限公司")
+    form.locator("input[name=enterprise_id]").fill(enterprise)
+    form.locator("input[name=industry]").fill("新材料")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=admin-done]")
+    form = page.locator("form[data-testid=new-user]")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=display_name]").fill("七号新材料 齐工")
+    form.locator("select[name=role]").select_option("enterprise")
+    form.locator("select[name=enterprise]").select_option(enterprise)
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=secret]")
+    temporary = page.locator("[data-testid=secret]").inner_text().strip()
+    shot(page, "13-admin-users", 200)
+
+    page.click("nav >> text=API 密钥")
+    form = page.locator("form[data-testid=new-key]")
+    form.locator("select[name=role]").select_option("enterprise")
+    form.locator("select[name=enterprise]").select_option(enterprise)
+    form.locator("input[name=label]").fill("七号新材料 ERP 对接（试用）")
+    form.locator("input[name=expires_days]").fill("30")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=secret]")
+    token = page.locator("[data-testid=secret]").inner_text().strip()
+    key_id = token.split("_")[1]
+    httpx.get(f"{base}/needs", headers={"X-API-Key": token}, timeout=30)  # used once: the page shows when
+    page.goto(f"{base}/web/admin/keys")
+    page.locator(f"tr[data-key='{key_id}'] button[type=submit]").click()
+    page.wait_for_selector(f"tr[data-key='{key_id}'] .badge.off")
+    shot(page, "14-admin-keys", 200)
+    context.close()
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base, (username, temporary))
+    page.click(".who a.name")
+    page.wait_for_selector("[data-testid=password-form]")
+    for name, value in (("current", temporary), ("new", "1234567890"), ("confirm", "1234567890")):
+        page.fill(f"input[name={name}]", value)
+    page.click("form[data-testid=password-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=password-error]")
+    shot(page, "16-password-change", 422)
+    for name, value in (("current", temporary), ("new", NEW_PASSWORD), ("confirm", NEW_PASSWORD)):
+        page.fill(f"input[name={name}]", value)
+    page.click("form[data-testid=password-form] button[type=submit]")
+    page.wait_for_selector(".notice.ok")
+    context.close()
+
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base, logins.broker)
+    page.click("nav >> text=审计日志")
+    page.wait_for_selector("[data-testid=audit]")
+    shot(page, "15-audit", 200)
+    context.close()
+    return AdminTour(username, temporary, key_id, shots)
