@@ -24,7 +24,7 @@ def test_admin_pages_and_the_password_change(site, browser, page, tmp_path):
     assert "/web/login" in page.url and "用户名或密码不正确" in page.locator("form.login-form .notice.bad").inner_text()
     sign_in(page, site.base, (tour.username, NEW_PASSWORD))
     assert page.url.endswith("/web/needs")
-    assert "用户与企业" not in page.locator("nav").inner_text()  # an enterprise user: no admin links ...
+    assert "账号管理" not in page.locator("nav.nav").inner_text()  # an enterprise user: no admin links ...
     assert page.goto(f"{site.base}/web/admin/users").status == 403  # ... and no admin page
     page.goto(f"{site.base}/web/audit")
     own = page.locator("[data-testid=audit] tbody tr")  # its own entries only

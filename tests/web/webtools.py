@@ -217,7 +217,7 @@ def admin_tour(browser, base: str, logins: Logins, out: Path) -> AdminTour:
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
     page = context.new_page()
     sign_in(page, base, logins.broker)
-    page.click("nav >> text=用户与企业")
+    page.click("nav.nav >> text=账号管理")
     page.wait_for_selector("[data-testid=users]")
     made_before = page.locator("tr[data-enterprise^='E77']").count()  # a second tour over one home: new names
     enterprise, username = f"E77{7 + made_before}", f"qi-e77{7 + made_before}"
@@ -237,7 +237,7 @@ def admin_tour(browser, base: str, logins: Logins, out: Path) -> AdminTour:
     temporary = page.locator("[data-testid=secret]").inner_text().strip()
     shot(page, "13-admin-users", 200)
 
-    page.click("nav >> text=API 密钥")
+    page.click("nav.tabs >> text=API 密钥")
     form = page.locator("form[data-testid=new-key]")
     form.locator("select[name=role]").select_option("enterprise")
     form.locator("select[name=enterprise]").select_option(enterprise)
@@ -273,7 +273,7 @@ def admin_tour(browser, base: str, logins: Logins, out: Path) -> AdminTour:
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
     page = context.new_page()
     sign_in(page, base, logins.broker)
-    page.click("nav >> text=审计日志")
+    page.click("nav.nav >> text=审计日志")
     page.wait_for_selector("[data-testid=audit]")
     shot(page, "15-audit", 200)
     context.close()

@@ -11,14 +11,12 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from recommender.errors import UserError
 from service.api.deps import SessionDep
 from service.core.accounts import WeakPassword, create_user, list_users, set_disabled, set_password
 from service.core.admin import create_enterprise, disable_enterprise, enterprise_summaries
-from service.core.models import EnterpriseRow
 from service.core.passwords import PROBLEMS, password_problem
 from service.core.security import create_api_key, list_api_keys, revoke_api_key
 from service.web import labels
@@ -44,15 +42,25 @@ def _problem(exc: UserError) -> str:
     return labels.message(str(exc))
 
 
-def _users_page(request: Request, session, status: int = 200, **context: Any) -> Response:
+SHOWN_ENTERPRISES = 30
+
+
+def _users_page(request: Request, session, status: int = 200, q: str = "", **context: Any) -> Response:
+    """Users, and the enterprises that hold accounts (or match the search ``q``): a demo world has hundreds."""
+    everyone = enterprise_summaries(session)
+    needle = q.strip().lower()
+    if needle:
+        shown = [e for e in everyone if needle in e.id.lower() or needle in e.name.lower()]
+    else:
+        shown = [e for e in everyone if e.users or e.keys]
     return render(request, "admin_users.html", status=status, nav="admin-users", users=list_users(session),
-                  enterprises=enterprise_summaries(session),
-                  known=list(session.scalars(select(EnterpriseRow).order_by(EnterpriseRow.id))), **context)
+                  enterprises=shown[:SHOWN_ENTERPRISES], more=max(0, len(shown) - SHOWN_ENTERPRISES),
+                  hidden=len(everyone) - len(shown), choices=everyone, q=q, **context)
 
 
 @router.get("/admin/users")
-def users_page(request: Request, session: SessionDep, found: AdminDep) -> Response:
-    return _users_page(request, session)
+def users_page(request: Request, session: SessionDep, found: AdminDep, q: str = "") -> Response:
+    return _users_page(request, session, q=q[:100])
 
 
 @router.post("/admin/users")
@@ -113,7 +121,7 @@ def disable_enterprise_action(request: Request, enterprise_id: str, session: Ses
 
 def _keys_page(request: Request, session, status: int = 200, **context: Any) -> Response:
     return render(request, "admin_keys.html", status=status, nav="admin-keys", keys=list_api_keys(session)[::-1],
-                  enterprises=enterprise_summaries(session), **context)
+                  choices=enterprise_summaries(session), **context)
 
 
 @router.get("/admin/keys")
