@@ -197,6 +197,7 @@ def feedback_export(
     db: DbOpt = None, home: HomeOpt = None,
 ) -> None:
     """Write every feedback row as {need_id, result_id, outcome, note, created_at}: JSON Lines, CSV or Excel."""
+    from service.core.audit import CLI
     from service.core.workbench import write_feedback
     from techmatch.checks import output_file
 
@@ -204,6 +205,7 @@ def feedback_export(
     output_file(out, [_sqlite_file(settings.resolved_database_url)])
     with sessions() as session:
         count = write_feedback(session, out)
+        CLI.log(session, "export", f"feedback -> {out.name} ({count} rows)")
     typer.echo(f"wrote {count} feedback row(s) -> {out}")
 
 

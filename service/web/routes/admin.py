@@ -20,7 +20,7 @@ from service.core.admin import create_enterprise, disable_enterprise, enterprise
 from service.core.passwords import PROBLEMS, password_problem
 from service.core.security import create_api_key, list_api_keys, revoke_api_key
 from service.web import labels
-from service.web.auth import AdminDep, actor
+from service.web.auth import SESSION_COOKIE, AdminDep, actor
 from service.web.routes import web_router
 from service.web.templating import redirect, render
 
@@ -97,7 +97,9 @@ def enable_user_action(request: Request, username: str, session: SessionDep, fou
 def reset_password_action(request: Request, username: str, session: SessionDep, found: AdminDep) -> Response:
     """A new temporary password, shown once; the user's sessions end in every worker."""
     chosen = temporary_password()
-    user = set_password(session, username, chosen, actor=actor(request, found))
+    own = username == found.user.username  # resetting one's own: this browser stays signed in
+    user = set_password(session, username, chosen, actor=actor(request, found),
+                        keep_token=request.cookies.get(SESSION_COOKIE) if own else None)
     return _users_page(request, session, done=f"已为 {user.username} 重置密码，其所有登录已失效。", secret=chosen,
                        secret_for=user.username)
 
