@@ -9,7 +9,7 @@ Two measurements:
    with the layers and one built on FastAPI's plain stack, each with an empty embedding cache, sent the same
    ``POST /match`` free-text needs (new to each server) one at a time, alternating A/B request by request.
 
-    flock /work/bench.lock nice -n 5 python -m eval.benchmarks.middleware_cost --home var/techmatch \
+    flock /work/bench.lock nice -n 5 python scripts/middleware_cost.py --home var/techmatch \
         --needs /tmp/world11/needs.jsonl --requests 300
 """
 
