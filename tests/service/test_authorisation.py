@@ -123,6 +123,7 @@ OPERATIONS: dict[str, tuple[str, Request]] = {
     "read_enterprise": ("own enterprise", plain("GET", "/enterprises/E1")),
     "list_funds": ("broker", plain("GET", "/funds")),
     "read_fund": ("broker", plain("GET", "/funds/F1")),
+    "metrics": ("broker", plain("GET", "/metrics")),
 }
 
 

@@ -64,3 +64,28 @@ def test_a_postgresql_backup_without_pg_dump_says_so(tmp_path: Path, monkeypatch
     code, out = techmatch("backup", str(tmp_path / "b"), "--db", "postgresql+psycopg://u@127.0.0.1:1/x",
                           "--home", str(tmp_path / "home"))
     assert code == 2 and "pg_dump not found" in out and "postgresql-client" in out
+
+
+@pytest.mark.postgres
+def test_a_postgresql_service_backs_up_with_pg_dump_and_restores_to_the_same_matches(tmp_path: Path):
+    import os
+
+    from conftest import PG_ENV, _fresh_pg_database, _start
+
+    server = os.environ.get(PG_ENV)
+    if not server:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (bash scripts/postgres.sh start prints one)")
+    source, target = _fresh_pg_database(server), _fresh_pg_database(server)
+    backup = tmp_path / "backup"
+    for bench in _start(source, tmp_path / "home"):
+        key = bench.broker_key["X-API-Key"]
+        before = top10(bench.app_client.get, key, ["N1", "N2", "N3", "N4"])
+        code, out = techmatch("backup", str(backup), "--db", source, "--home", str(tmp_path / "home"))
+        assert code == 0, out
+    assert "database.pgdump" in json.loads((backup / "backup.json").read_text(encoding="utf-8"))["files"]
+    code, out = techmatch("restore", str(backup), "--db", target, "--home", str(tmp_path / "restored"))
+    assert code == 0, out
+    with TestClient(create_app(ServiceSettings(database_url=target, home=tmp_path / "restored"))) as restored:
+        assert top10(restored.get, key, ["N1", "N2", "N3", "N4"]) == before
+    code, out = techmatch("restore", str(backup), "--db", target, "--home", str(tmp_path / "restored-again"))
+    assert code == 2 and "has tables already" in out
