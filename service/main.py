@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -17,13 +18,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
 from service.api.responses import ERROR_RESPONSES
-from service.api.routes import audit, feedback, health, matching, needs, partners, results, triage
+from service.api.routes import audit, feedback, health, matching, metrics, needs, partners, results, triage
 from service.core.config import ServiceSettings
 from service.core.db import describe, make_engine, make_sessions
 from service.core.security import CallerCache
 from service.core.sync import IndexSync
 from service.core.throttle import Limit
 from service.errors import install_error_handlers
+from service.ops.docs import add_docs_routes
+from service.ops.headers import SecurityHeaders, proxy_layer
+from service.ops.logs import RequestId
+from service.ops.metrics import RequestMetrics
 from service.web import mount_web
 
 log = logging.getLogger("techmatch.service")
@@ -75,6 +80,23 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+class App(FastAPI):
+    """FastAPI with the operations layers around its whole stack, Starlette's error middleware included, so
+    a 500 answer also carries the security headers and is counted: outermost the trusted proxy's headers
+    (the client's address and scheme), then the request id and access log, the metrics, the headers."""
+
+    def __init__(self, settings: ServiceSettings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.operations = settings
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings = self.operations
+        app: ASGIApp = SecurityHeaders(super().build_middleware_stack(), settings.https_only, settings.hsts_seconds)
+        app = RequestMetrics(app)
+        app = RequestId(app, access=settings.log_json)
+        return proxy_layer(app, settings.trusted_proxies)
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """A new app; the database and index are opened when it starts (lifespan), closed when it stops."""
     settings = settings or ServiceSettings()
@@ -88,12 +110,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             app.state.services.sync.close()
             app.state.services.db.dispose()
 
-    app = FastAPI(title="techmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  generate_unique_id_function=operation_id, responses=ERROR_RESPONSES)
+    app = App(settings, title="techmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+              generate_unique_id_function=operation_id, responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
     install_error_handlers(app)
+    add_docs_routes(app)  # FastAPI's docs pages under a policy of their own (service/ops/docs.py)
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
-    for module in (health, matching, needs, results, triage, feedback, partners, audit):
+    for module in (health, matching, needs, results, triage, feedback, partners, audit, metrics):
         app.include_router(module.router)
     mount_web(app)  # the workbench pages under /web (after the JSON error handlers, which it wraps for /web)
     return app

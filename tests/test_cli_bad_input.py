@@ -233,6 +233,15 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "option out of range": ("load-demo --home {home} --size huge", "unknown --size 'huge'"),
         "damaged database": ("load-demo --home {damaged_home} --size tiny", "cannot open the database"),
     },
+    "backup": {
+        "damaged database": ("backup --home {damaged_home} {root}/backup-of-damaged", "cannot back up the database"),
+        "missing file": ("backup --home {not_index} {root}/backup-of-nothing", "no database at"),
+        "output over an input": ("backup --home {damaged_home} {root}", "is not an empty folder"),
+    },
+    "restore": {
+        "missing file": ("restore {missing} --home {root}/restored", "not a techmatch backup"),
+        "wrong format": ("restore {index} --home {root}/restored", "not a techmatch backup"),
+    },
     "keys create": {
         "option out of range": ("keys create --home {home} --role admin", "unknown role 'admin'"),
         "damaged database": ("keys create --home {damaged_home} --role broker", "cannot open the database"),

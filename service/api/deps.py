@@ -63,7 +63,7 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
 
 
 def client_address(request: Request) -> str:
-    """The caller's address (behind a trusted proxy, uvicorn's --proxy-headers puts the client's here)."""
+    """The caller's address (behind a proxy named in TECHMATCH_TRUSTED_PROXIES, the client's it forwarded)."""
     return request.client.host if request.client else ""
 
 

@@ -53,6 +53,16 @@ class ServiceSettings(BaseSettings):
     key_failures_max_per_address: int = Field(
         300, ge=1, description="refused API keys from one address in the window before it answers 429")
 
+    # transport and operations (issue 23, service/ops): behind a TLS proxy, and what operators read
+    trusted_proxies: str = Field(
+        "", description="reverse proxies whose X-Forwarded-For/-Proto are believed: comma-separated addresses or "
+                        "CIDR ranges, '*' for any; empty (default): none, the headers are ignored")
+    https_only: bool = Field(
+        False, description="the service is reached over https only (a TLS proxy in front): Secure cookies and "
+                           "HSTS on every response, whatever scheme the request arrived with")
+    hsts_seconds: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age (0: no header)")
+    log_json: bool = Field(False, description="log JSON lines with the request id, one access line a request")
+
     @field_validator("database_url")
     @classmethod
     def _url(cls, value: str) -> str:

@@ -88,8 +88,12 @@ def web_settings(request: Request) -> WebSettings:
 
 
 def secure(request: Request) -> bool:
+    """Secure cookies: always, never, or (auto) over https: the request's scheme (a trusted proxy's
+    X-Forwarded-Proto, TECHMATCH_TRUSTED_PROXIES) or a deployment served over https only (TECHMATCH_HTTPS_ONLY)."""
     policy = web_settings(request).secure_cookies
-    return policy == "always" or (policy == "auto" and request.url.scheme == "https")
+    if policy != "auto":
+        return policy == "always"
+    return request.url.scheme == "https" or request.app.state.services.settings.https_only
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None) -> None:

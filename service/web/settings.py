@@ -14,4 +14,5 @@ class WebSettings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, le=24 * 30, description="a sign-in lasts this long")
     secure_cookies: Literal["auto", "always", "never"] = Field(
         "auto", description="mark cookies Secure: auto = when the request came over https (behind a proxy: "
-                            "run uvicorn with --proxy-headers so it knows)")
+                            "name it in TECHMATCH_TRUSTED_PROXIES so its X-Forwarded-Proto counts) or "
+                            "TECHMATCH_HTTPS_ONLY is set")

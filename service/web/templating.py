@@ -56,6 +56,16 @@ def _number(value: Any, digits: int = 2) -> str:
     return f"{int(number):,}" if number.is_integer() else f"{number:,.{digits}f}"
 
 
+def _width(fraction: Any) -> str:
+    """A bar's width as a class (``w-0`` ... ``w-100`` in steps of 5, style.css): the Content-Security-Policy
+    allows no inline ``style=`` attributes."""
+    try:
+        value = float(fraction)
+    except (TypeError, ValueError):
+        value = 0.0
+    return f"w-{5 * round(max(0.0, min(1.0, value)) * 20)}"
+
+
 def _static_version() -> str:
     """A hash of the static files: page links change when a file does, so browsers never keep a stale one."""
     digest = hashlib.sha256()
@@ -69,7 +79,7 @@ env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select
                   trim_blocks=True, lstrip_blocks=True)
 env.filters.update(highlight=highlight, local=_local, iso_local=_iso_local, number=_number,
                    ip_status=labels.ip_status, message=labels.message, reason=labels.reason,
-                   location=labels.location)
+                   location=labels.location, width=_width)
 env.globals.update(labels=labels, static_version=_static_version())
 
 

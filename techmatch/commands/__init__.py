@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-MODULES = ("evaluation", "triage", "learning", "service", "users", "review")
+MODULES = ("evaluation", "triage", "learning", "service", "users", "review", "operations")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -68,7 +68,6 @@ def serve(
         "change log (more throughput when one process is bound by its interpreter)"))] = 1,
 ) -> None:
     """Start the HTTP API (docs at /docs) on the embedded default or the database given."""
-    import logging
     import os
 
     # One OpenMP/BLAS thread per call: a batch's encoder and FAISS already run beside its lexical signals
@@ -82,28 +81,43 @@ def serve(
     # lose a little, so batch commands (eval, shortlist) keep float32. TECHMATCH_E5_RUNTIME=torch overrides.
     os.environ.setdefault("TECHMATCH_E5_RUNTIME", "torch-int8")
 
+    import logging.config
+
     import uvicorn
     from uvicorn.config import LOG_LEVELS
 
     from service.main import create_app
+    from service.ops.logs import log_config
+    from service.ops.metrics import MULTIPROC_ENV, prepare_multiprocess
 
     log_level = log_level.lower()
     if log_level not in LOG_LEVELS:
         raise UserError(f"unknown --log-level '{log_level}': use {', '.join(LOG_LEVELS)}")
-    logging.basicConfig(level=LOG_LEVELS[log_level], format="%(levelname)s %(name)s: %(message)s")
+    settings = service_settings(db, home)
+    config = log_config(settings.log_json, LOG_LEVELS[log_level])
+    logging.config.dictConfig(config)
+    # Trusted proxies are the app's setting (TECHMATCH_TRUSTED_PROXIES, service/ops/headers.py), in one place:
+    # uvicorn's own --proxy-headers (which trusts 127.0.0.1 by default) is off.
+    options = {"host": host, "port": port, "log_level": log_level, "access_log": False, "proxy_headers": False,
+               "log_config": config}
     # Open the database (and bring its tables up to date) here, so a wrong URL or a damaged file is one line
     # from the command instead of a traceback from the server's startup.
     settings, sessions = _sessions(db, home)
     sessions.kw["bind"].dispose()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(create_app(settings), **options)
         return
     # The tables were created above, once, not in a race of workers.
     # Workers are new processes that read their settings from the environment.
     os.environ["TECHMATCH_DATABASE_URL"] = settings.resolved_database_url
     os.environ["TECHMATCH_HOME"] = str(Path(settings.home).resolve())
-    uvicorn.run("service.main:create_app", factory=True, workers=workers, host=host, port=port,
-                log_level=log_level, access_log=False)
+    # Request metrics of every worker in files that any worker's /metrics sums (prometheus multiprocess mode);
+    # set before the workers import prometheus_client, emptied so a previous run's counts do not add up.
+    folder = os.environ.setdefault(MULTIPROC_ENV, str(Path(settings.home).resolve() / "metrics"))
+    prepare_multiprocess(folder)
+    # A worker answers the supervisor's ping from a thread; while it imports torch and loads the index on busy
+    # cores that can take longer than uvicorn's 5 s, and the worker is killed and restarted over and over.
+    uvicorn.run("service.main:create_app", factory=True, workers=workers, timeout_worker_healthcheck=60, **options)
 
 
 def reindex(db: DbOpt = None, home: HomeOpt = None) -> None:

@@ -124,6 +124,7 @@ OPERATIONS: dict[str, tuple[str, Request]] = {
     "list_funds": ("broker", plain("GET", "/funds")),
     "read_fund": ("broker", plain("GET", "/funds/F1")),
     "read_audit": ("any", plain("GET", "/audit")),  # scoped: an enterprise reads its own entries only
+    "metrics": ("broker", plain("GET", "/metrics")),
 }
 
 

@@ -36,7 +36,11 @@ class Contract:
         assert status in documented, f"{method.upper()} {template} answered {status}, not in {sorted(documented)}"
         if response.status_code == 204:
             return
-        schema = documented[status]["content"]["application/json"]["schema"]
+        content = documented[status]["content"]
+        if "application/json" not in content:  # e.g. /metrics: Prometheus's text format
+            assert response.headers["content-type"] in content, f"{method.upper()} {template}: {response.headers}"
+            return
+        schema = content["application/json"]["schema"]
         validator = Draft202012Validator(_rooted(schema), registry=self.registry)
         errors = sorted(validator.iter_errors(response.json()), key=lambda e: e.path)
         assert not errors, f"{method.upper()} {template} {status}: {errors[0].message} at {list(errors[0].path)}"
@@ -105,6 +109,7 @@ def test_every_operation_answers_what_its_schema_says(contract_client):
     assert call("post", "/needs", json={"title": "不带编号的需求"}, headers=enterprise).json()["id"].startswith("NW")
     assert call("get", "/audit", params={"action": "record.", "since": "2026-01-01"}).json()["total"] >= 1
     call("get", "/audit", headers=enterprise)
+    assert "techmatch_http_requests_total" in call("get", "/metrics").text
     call("delete", "/needs/{need_id}", "/needs/N4")
     call("delete", "/results/{result_id}", "/results/R7")
 
@@ -113,6 +118,7 @@ def test_every_operation_answers_what_its_schema_says(contract_client):
         call("get", "/needs/{need_id}", "/needs/N404"),
         call("get", "/needs/{need_id}", "/needs/N1", headers=other),  # another enterprise's need
         call("get", "/shortlist", headers=enterprise),
+        call("get", "/metrics", headers=enterprise),
         call("get", "/results", headers={"X-API-Key": "tm_wrong"}),
         call("post", "/match", json={"text": "  ", "k": 0}),
         call("post", "/needs", json={"id": "N1", "title": "重复"}),

@@ -82,6 +82,19 @@ def browser():
             browser.close()
 
 
+@pytest.fixture(autouse=True)
+def no_csp_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Any test that drives the browser fails on a Content-Security-Policy violation in any of its pages."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    browser.violations.clear()
+    yield
+    if browser.violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(browser.violations), pytrace=False)
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")

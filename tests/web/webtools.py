@@ -101,8 +101,39 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def launch_browser(playwright):  # -> playwright Browser
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+# Every page the browser opens reports a Content-Security-Policy violation to the console: Chromium's own
+# "Refused to ... Content Security Policy" message, and this listener's line for each securitypolicyviolation.
+CSP_LISTENER = """document.addEventListener('securitypolicyviolation', (e) => console.error(
+  'Content Security Policy violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')
+  + ' at ' + e.sourceFile + ':' + e.lineNumber));"""
+
+
+class WatchedBrowser:
+    """A Playwright Browser whose every new context records Content-Security-Policy violations in
+    ``violations`` (the browser fixture fails the test that caused any); the rest is the Browser's."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.add_init_script(CSP_LISTENER)
+
+        def on_console(message) -> None:
+            if "Content Security Policy" in message.text:
+                self.violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+        context.on("console", on_console)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
+def launch_browser(playwright) -> WatchedBrowser:
+    return WatchedBrowser(playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                                     args=CHROMIUM_FLAGS))
 
 
 def sign_in(page, base: str, login: tuple[str, str]) -> None:
