@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
 from service.api.responses import ERROR_RESPONSES
-from service.api.routes import feedback, health, matching, needs, partners, results, triage
+from service.api.routes import campaigns, feedback, health, matching, needs, partners, results, triage
 from service.core.config import ServiceSettings
 from service.core.db import describe, make_engine, make_sessions
 from service.core.security import CallerCache
@@ -93,7 +93,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
-    for module in (health, matching, needs, results, triage, feedback, partners):
+    for module in (health, matching, needs, results, triage, feedback, partners, campaigns):
         app.include_router(module.router)
     mount_web(app)  # the workbench pages under /web (after the JSON error handlers, which it wraps for /web)
     return app

@@ -20,6 +20,7 @@ ACTIONS = (
     "signin.ok", "signin.failed", "signin.throttled", "key.created", "key.revoked", "user.created",
     "user.disabled", "user.enabled", "user.password_changed", "record.created", "record.updated",
     "record.deleted", "upload", "export", "shortlist.run", "feedback", "interest", "review.decision",
+    "campaign.create",
 )
 
 
