@@ -220,7 +220,7 @@ def create_campaign(session: Session, caller: Caller, name: str, scope: str = "a
         raise ServiceError(f"the name has {len(name)} characters; the limit is {MAX_NAME_CHARS}", 422)
     pool = scope_pool(session, scope, value)
     if not pool:
-        raise ServiceError("no stored result falls in this scope: nothing to review", 422)
+        raise ServiceError("no stored result falls in this scope: nothing to review", 409)
     row = CampaignRow(name=name, scope=scope, scope_value=(value or "").strip() if scope != "all" else "",
                       pool=pool, pool_size=len(pool), status="open", created_by=_who(caller), created_at=utcnow())
     session.add(row)

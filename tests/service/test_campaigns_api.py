@@ -118,11 +118,11 @@ def test_bad_input_and_enterprise_keys(harness: ServiceHarness):
     with harness.running() as client:
         broker = _load(harness, client)
         enterprise = harness.key("enterprise", "E1")
-        for body, status in (({"name": "x", "scope": "galaxy"}, 422), ({"name": "  "}, 422),
-                             ({"name": "x", "scope": "field"}, 422),
-                             ({"name": "x", "scope": "field", "value": "没有这个领域"}, 422),
+        for body, status in (({"name": "x", "scope": "galaxy"}, 422), ({"name": "  ", "scope": "all"}, 422),
+                             ({"name": "x", "scope": "field"}, 422), ({"name": "x"}, 422),
+                             ({"name": "x", "scope": "field", "value": "没有这个领域"}, 409),
                              ({"name": "x", "scope": "since", "value": "yesterday"}, 422),
-                             ({"name": "x", "scope": "since", "value": "2999-01-01"}, 422)):
+                             ({"name": "x", "scope": "since", "value": "2999-01-01"}, 409)):
             answer = client.post("/campaigns", json=body, headers=broker)
             assert answer.status_code == status and answer.json()["detail"], (body, answer.text)
         field = fixture_rows("result")[0]["field"]
@@ -136,7 +136,7 @@ def test_bad_input_and_enterprise_keys(harness: ServiceHarness):
             assert answer.status_code == status and answer.json()["detail"], answer.text
         assert client.get("/campaigns/999999", headers=broker).status_code == 404
         assert client.post(f"/campaigns/{cid}/next", params={"k": 0}, headers=broker).status_code == 422
-        refused = [client.post("/campaigns", json={"name": "x"}, headers=enterprise),
+        refused = [client.post("/campaigns", json={"name": "x", "scope": "all"}, headers=enterprise),
                    client.get("/campaigns", headers=enterprise), client.get(f"/campaigns/{cid}", headers=enterprise),
                    client.post(f"/campaigns/{cid}/next", headers=enterprise),
                    client.post(f"/campaigns/{cid}/decisions", json={"result_id": "R1", "decision": "skip"},

@@ -3,6 +3,7 @@ the next results to read (held for the reader), and decisions. Enterprise keys g
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -21,11 +22,39 @@ router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the campaign's id")]
 
 
-class CampaignIn(BaseModel):
+class _CampaignBase(BaseModel):
     name: str = Field(..., min_length=1, max_length=C.MAX_NAME_CHARS, json_schema_extra=NOT_BLANK)
-    scope: Literal["all", "field", "institution", "since"] = "all"
-    value: str = Field("", max_length=300, description="the field, the institution, or the date (YYYY-MM-DD) "
-                       "from which added results are reviewed; empty for 'all'")
+
+
+class CampaignAll(_CampaignBase):
+    """Every stored result."""
+
+    scope: Literal["all"]
+
+
+class CampaignField(_CampaignBase):
+    """The results of one field (领域)."""
+
+    scope: Literal["field"]
+    value: str = Field(..., min_length=1, max_length=300, json_schema_extra=NOT_BLANK)
+
+
+class CampaignInstitution(_CampaignBase):
+    """The results of one institution."""
+
+    scope: Literal["institution"]
+    value: str = Field(..., min_length=1, max_length=300, json_schema_extra=NOT_BLANK)
+
+
+class CampaignSince(_CampaignBase):
+    """The results added on or after a date."""
+
+    scope: Literal["since"]
+    value: date
+
+
+CampaignIn = Annotated[CampaignAll | CampaignField | CampaignInstitution | CampaignSince,
+                       Field(discriminator="scope")]
 
 
 class DecisionIn(BaseModel):
@@ -115,8 +144,11 @@ def _decision_out(row: CampaignDecisionRow) -> DecisionOut:
 @router.post("", status_code=201, summary="Open a review campaign over a set of results (brokers)")
 def create_campaign(body: CampaignIn, request: Request, session: SessionDep, caller: BrokerDep,
                     services: ServicesDep) -> CampaignOut:
-    """Seeded by the shortlist's one-shot order; the model is built in the background (``model.state``)."""
-    row = C.create_campaign(session, caller, body.name, body.scope, body.value, client_address(request))
+    """Seeded by the shortlist's one-shot order; the model is built in the background (``model.state``). A scope
+    that covers no stored result answers 409 (nothing stored yet to review)."""
+    value = getattr(body, "value", "")
+    row = C.create_campaign(session, caller, body.name, body.scope, value.isoformat() if isinstance(value, date)
+                            else value, client_address(request))
     model = services.campaigns.state(row.id)
     return _campaign_out(row, C.campaign_status(session, row, model), model)
 
