@@ -3,6 +3,7 @@ setup (tests/web/webtools.py: headless Debian Chromium through Playwright, a rea
 
     python scripts/screenshots.py                       # the small demo (2,000 results) in var/screenshots
     python scripts/screenshots.py --size tiny --out /tmp/shots
+    python scripts/screenshots.py --only review         # only the review campaign's pages
 
 The demo home is loaded once (load-demo is idempotent; the embedding cache makes a rerun quick).
 """
@@ -18,7 +19,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "web"))
 
-from webtools import launch_browser, prepare_demo_home, start_server, stop_server, tour  # noqa: E402
+from webtools import launch_browser, prepare_demo_home, review_tour, start_server, stop_server, tour  # noqa: E402
 
 
 def main() -> None:
@@ -26,6 +27,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=ROOT / "var" / "screenshots", help="demo data folder")
     parser.add_argument("--size", default="small", choices=["tiny", "small", "full"])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", choices=["all", "review"], default="all",
+                        help="'review': only the review campaign's pages (13, 14)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -38,7 +41,9 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             try:
-                shots = tour(browser, base, logins, args.out, need["id"], result_id, shortlist_top=500)
+                shots = [] if args.only == "review" else \
+                    tour(browser, base, logins, args.out, need["id"], result_id, shortlist_top=500)
+                shots += review_tour(browser, base, logins, args.out)
             finally:
                 browser.close()
     finally:

@@ -14,7 +14,10 @@ WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD = 520, 240, 44, 30, 12
 
 def _ticks(top: int, count: int = 4) -> list[int]:
     step = max(1, -(-top // count))
-    return list(range(0, top + 1, step))
+    ticks = list(range(0, top + 1, step))
+    if top - ticks[-1] >= step / 2:  # the top itself, unless a tick is close by
+        ticks.append(top)
+    return ticks
 
 
 def gain_svg(gains: Sequence[int], pool: int) -> Markup:
