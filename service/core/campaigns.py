@@ -42,6 +42,7 @@ DECISIONS = ("transferable", "not_transferable", "skip")
 LABELS = {"transferable": 1, "not_transferable": 0}
 MAX_NAME_CHARS = 200
 MAX_NEXT = 20
+MAX_MODELS = 4  # campaigns whose model a process keeps (30,000 results: ~100 MB of features each)
 STOPPING_METHOD = ("knee method (Cormack and Grossman, SIGIR 2016) for when to stop; recall estimated from the "
                    "model's calibrated probabilities of the unread results (sum and Poisson-binomial 95% interval)")
 
@@ -105,12 +106,16 @@ class CampaignModels:
     def state(self, campaign_id: int, signature: tuple[int, int] | None = None) -> ModelState:
         """The campaign's model; (re)fitting starts in the background when it is missing or behind ``signature``."""
         with self._lock:
-            st = self._states.get(campaign_id)
+            st = self._states.pop(campaign_id, None)
             if st is None:
-                st = self._states[campaign_id] = ModelState(campaign_id)
+                st = ModelState(campaign_id)
                 stale = True
+                idle = [cid for cid, other in self._states.items() if not other.running]
+                for cid in idle[:max(0, len(self._states) - MAX_MODELS + 1)]:  # the least recently used go
+                    del self._states[cid]
             else:
                 stale = st.state == "failed" or (signature is not None and signature != st.applied and not st.dirty)
+            self._states[campaign_id] = st  # last: the most recently used
         if stale:
             self.refit(campaign_id)
         return st
@@ -154,6 +159,9 @@ class CampaignModels:
                                    .where(CampaignDecisionRow.campaign_id == st.campaign_id)
                                    .order_by(CampaignDecisionRow.id)).all()
         signature = (len(rows), max((r[0] for r in rows), default=0))
+        if st.loop is not None and signature == st.applied:  # asked twice for the same decisions
+            st.state, st.step = "ready", ""
+            return
         loop = ReviewLoop(st.features)  # a fresh loop: a changed or taken-back decision leaves no trace
         known = loop.row
         loop.decide_many((rid, LABELS[d]) for _, rid, d in rows if d in LABELS and rid in known)
