@@ -253,15 +253,6 @@ def list_campaigns(session: Session, offset: int = 0, limit: int = 50) -> tuple[
     return list(rows), int(total)
 
 
-def set_status(session: Session, campaign_id: int, status: str) -> CampaignRow:
-    if status not in ("open", "closed"):
-        raise ServiceError(f"unknown status '{status}': use open or closed", 422)
-    row = get_campaign(session, campaign_id)
-    row.status = status
-    session.commit()
-    return row
-
-
 def signature(session: Session, campaign_id: int) -> tuple[int, int]:
     """(decisions, newest decision id): what a model must have learnt from to be current."""
     count, newest = session.execute(select(func.count(), func.max(CampaignDecisionRow.id))
