@@ -4,6 +4,7 @@ setup (tests/web/webtools.py: headless Debian Chromium through Playwright, a rea
     python scripts/screenshots.py                       # the small demo (2,000 results) in var/screenshots
     python scripts/screenshots.py --size tiny --out /tmp/shots
     python scripts/screenshots.py --only admin          # the admin pages, the audit page, the password page (13-16)
+    python scripts/screenshots.py --only review         # only the review campaign's pages (17, 18)
 
 The demo home is loaded once (load-demo is idempotent; the embedding cache makes a rerun quick).
 """
@@ -19,7 +20,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "web"))
 
-from webtools import admin_tour, launch_browser, prepare_demo_home, start_server, stop_server, tour  # noqa: E402
+from webtools import (  # noqa: E402
+    admin_tour,
+    launch_browser,
+    prepare_demo_home,
+    review_tour,
+    start_server,
+    stop_server,
+    tour,
+)
 
 
 def main() -> None:
@@ -27,8 +36,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=ROOT / "var" / "screenshots", help="demo data folder")
     parser.add_argument("--size", default="small", choices=["tiny", "small", "full"])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    parser.add_argument("--only", choices=["all", "pages", "admin"], default="all",
-                        help="the work pages (01-12), the admin and audit pages (13-16), or both")
+    parser.add_argument("--only", choices=["all", "pages", "admin", "review"], default="all",
+                        help="the work pages (01-12), the admin and audit pages (13-16), the review campaign's"
+                             " pages (17, 18), or all")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -46,6 +56,8 @@ def main() -> None:
                     shots += tour(browser, base, logins, args.out, need["id"], result_id, shortlist_top=500)
                 if args.only in ("all", "admin"):
                     shots += admin_tour(browser, base, logins, args.out).shots
+                if args.only in ("all", "review"):
+                    shots += review_tour(browser, base, logins, args.out)
             finally:
                 browser.close()
     finally:

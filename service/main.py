@@ -18,7 +18,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
 from service.api.responses import ERROR_RESPONSES
-from service.api.routes import audit, feedback, health, matching, metrics, needs, partners, results, triage
+from service.api.routes import (
+    audit,
+    campaigns,
+    feedback,
+    health,
+    matching,
+    metrics,
+    needs,
+    partners,
+    results,
+    triage,
+)
 from service.core.config import ServiceSettings
 from service.core.db import describe, make_engine, make_sessions
 from service.core.security import CallerCache
@@ -116,7 +127,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     add_docs_routes(app)  # FastAPI's docs pages under a policy of their own (service/ops/docs.py)
 
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
-    for module in (health, matching, needs, results, triage, feedback, partners, audit, metrics):
+    for module in (health, matching, needs, results, triage, feedback, partners, campaigns, audit, metrics):
         app.include_router(module.router)
     mount_web(app)  # the workbench pages under /web (after the JSON error handlers, which it wraps for /web)
     return app

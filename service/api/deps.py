@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.engine import Engine
 from service.core.audit import Actor
+from service.core.campaigns import CampaignModels
 from service.core.config import MAX_OFFSET, MAX_PAGE_SIZE, ServiceSettings
 from service.core.errors import Forbidden, ServiceError
 from service.core.security import Caller, CallerCache
@@ -29,6 +30,11 @@ class Services:
     sessions: sessionmaker[Session]
     sync: IndexSync
     callers: CallerCache
+    campaigns: CampaignModels = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.campaigns is None:  # each process keeps its own review models (service/core/campaigns.py)
+            self.campaigns = CampaignModels(self.sessions, self.sync)
 
     @property
     def engine(self) -> Engine:

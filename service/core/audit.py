@@ -21,7 +21,7 @@ ACTIONS = (
     "signin.ok", "signin.failed", "signin.throttled", "key.created", "key.revoked", "user.created",
     "user.disabled", "user.enabled", "user.password_changed", "record.created", "record.updated",
     "record.deleted", "upload", "export", "shortlist.run", "feedback", "interest", "judgement", "review.decision",
-    "enterprise.created", "enterprise.disabled", "user.admin", "user.not_admin",
+    "enterprise.created", "enterprise.disabled", "user.admin", "user.not_admin", "campaign.create",
 )
 _OWN = object()
 

@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
                     "(the database is the truth; the folder only speeds up a restart)")
     save_every: int = Field(1000, ge=1, description="save the index folder sooner once this many records changed")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    review_hold_seconds: float = Field(
+        300.0, ge=5.0, le=86400.0,
+        description="how long a result shown to one broker of a review campaign is held from the others")
     # the throttle on refused sign-ins and keys (service/core/throttle.py): failures within a sliding window
     signin_window_seconds: float = Field(900.0, gt=0, description="sliding window of the sign-in throttle")
     signin_max_per_account: int = Field(10, ge=1, description="refused sign-ins of one account in the window")

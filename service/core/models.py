@@ -226,3 +226,47 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(50), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str] = mapped_column(String(100), default="")
+
+
+# -- review campaigns (issue 20): the broker's decisions that the review loop learns from --
+
+
+class CampaignRow(Base):
+    """A review over a set of results (all, a field, an institution, added since a date), fixed at creation."""
+
+    __tablename__ = "review_campaigns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(20))  # all, field, institution, since
+    scope_value: Mapped[str] = mapped_column(Text, default="")
+    pool: Mapped[list] = mapped_column(JSONType)  # the result ids under review, in the order they were stored
+    pool_size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, closed
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CampaignDecisionRow(Base):
+    """One broker's decision on one result of a campaign (transferable, not_transferable, skip); one per result,
+    the latest wins (a changed decision is a new row, so the id order is the reading order)."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (UniqueConstraint("campaign_id", "result_id", name="uq_review_decision"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("review_campaigns.id", ondelete="CASCADE"), index=True)
+    result_id: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    who: Mapped[str] = mapped_column(String(200))  # "user:<id>" (web) or "key:<key id>"-style key id (API)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CampaignHoldRow(Base):
+    """A result being read: nobody else is shown it until ``until`` (a few minutes). The primary key makes taking
+    a hold one atomic row write on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "review_holds"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("review_campaigns.id", ondelete="CASCADE"), primary_key=True)
+    result_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

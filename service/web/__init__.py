@@ -15,10 +15,21 @@ from service.web.templating import STATIC
 
 def mount_web(app: FastAPI) -> None:
     """Add the workbench's pages, its static files and its HTML error pages to the app."""
-    from service.web.routes import account, admin, audit, dashboard, feedback, needs, results, shortlist, upload
+    from service.web.routes import (
+        account,
+        admin,
+        audit,
+        campaigns,
+        dashboard,
+        feedback,
+        needs,
+        results,
+        shortlist,
+        upload,
+    )
 
     install_web_errors(app)
     app.mount("/web/static", StaticFiles(directory=STATIC), name="web-static")
     app.include_router(account.root)
-    for module in (account, dashboard, needs, results, shortlist, feedback, upload, admin, audit):
+    for module in (account, dashboard, needs, results, shortlist, campaigns, feedback, upload, admin, audit):
         app.include_router(module.router)

@@ -51,6 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w = World(client, keys)
         w.as_broker("POST", "/results/bulk", json=fixture_rows("result"))
         w.as_broker("POST", "/needs/bulk", json=fixture_rows("need"))
+        w.as_broker("POST", "/campaigns", json={"name": "评审", "scope": "all"})  # campaign 1
         yield w
 
 
@@ -125,6 +126,13 @@ OPERATIONS: dict[str, tuple[str, Request]] = {
     "read_fund": ("broker", plain("GET", "/funds/F1")),
     "read_audit": ("any", plain("GET", "/audit")),  # scoped: an enterprise reads its own entries only
     "metrics": ("broker", plain("GET", "/metrics")),
+    "create_campaign": ("broker", plain("POST", "/campaigns", json={"name": "评审 {caller}", "scope": "all"})),
+    "list_campaigns": ("broker", plain("GET", "/campaigns")),
+    "read_campaign": ("broker", plain("GET", "/campaigns/1")),
+    "next_results": ("broker", plain("POST", "/campaigns/1/next")),
+    "add_decision": ("broker", plain("POST", "/campaigns/1/decisions", json={"result_id": "R3",
+                                                                          "decision": "skip"})),
+    "list_decisions": ("broker", plain("GET", "/campaigns/1/decisions")),
 }
 
 
@@ -202,10 +210,21 @@ PAGE_CALLERS = ("anonymous", "A", "B", "broker", "admin")
 
 def web_routes() -> list[tuple[str, str]]:
     """Every (method, path) of the workbench's routers."""
-    from service.web.routes import account, admin, audit, dashboard, feedback, needs, results, shortlist, upload
+    from service.web.routes import (
+        account,
+        admin,
+        audit,
+        campaigns,
+        dashboard,
+        feedback,
+        needs,
+        results,
+        shortlist,
+        upload,
+    )
 
     found = []
-    for module in (account, dashboard, needs, results, shortlist, feedback, upload, admin, audit):
+    for module in (account, dashboard, needs, results, shortlist, campaigns, feedback, upload, admin, audit):
         for router in (module.router, getattr(module, "root", None)):
             for route in getattr(router, "routes", []):
                 found += [(m, route.path) for m in sorted(route.methods)]
@@ -242,6 +261,14 @@ PAGES: dict[tuple[str, str], tuple[str, str, dict[str, str] | None]] = {
     ("POST", "/web/feedback"): ("broker", "/web/feedback", {"need_id": "N1", "result_id": "R1", "outcome": "x"}),
     ("GET", "/web/feedback"): ("broker", "/web/feedback", None),
     ("GET", "/web/feedback.{suffix}"): ("broker", "/web/feedback.csv", None),
+    ("GET", "/web/campaigns"): ("broker", "/web/campaigns", None),
+    ("POST", "/web/campaigns"): ("broker", "/web/campaigns", {"name": "", "scope": "all"}),
+    ("GET", "/web/campaigns/{campaign_id}"): ("broker", "/web/campaigns/1", None),
+    ("GET", "/web/campaigns/{campaign_id}/review"): ("broker", "/web/campaigns/1/review", None),
+    ("POST", "/web/campaigns/{campaign_id}/decide"): ("broker", "/web/campaigns/1/decide",
+                                                     {"result_id": "R4", "decision": "x"}),
+    ("GET", "/web/campaigns/{campaign_id}/model"): ("broker", "/web/campaigns/1/model", None),
+    ("GET", "/web/campaigns/{campaign_id}/export.{suffix}"): ("broker", "/web/campaigns/1/export.csv", None),
     ("GET", "/web/upload"): ("broker", "/web/upload", None),
     ("POST", "/web/upload"): ("broker", "/web/upload", {"kind": "results"}),
     ("GET", "/web/audit"): ("user", "/web/audit", None),

@@ -43,6 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
         with httpx.Client(base_url=base, headers=broker, timeout=120) as client:
             assert client.post("/results/bulk", json=fixture_rows("result")).status_code == 201
             assert client.post("/needs/bulk", json=fixture_rows("need")).status_code == 201
+            assert client.post("/campaigns", json={"name": "评审", "scope": "all"}).status_code == 201  # id 1
         with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
             enterprise = {"X-API-Key": create_api_key(session, "enterprise", "E1")}
             upsert_enterprises(session, [{"id": "E1", "name": "一号电池有限公司"}])

@@ -110,6 +110,13 @@ def test_every_operation_answers_what_its_schema_says(contract_client):
     assert call("get", "/audit", params={"action": "record.", "since": "2026-01-01"}).json()["total"] >= 1
     call("get", "/audit", headers=enterprise)
     assert "techmatch_http_requests_total" in call("get", "/metrics").text
+    campaign = call("post", "/campaigns", json={"name": "评审", "scope": "all"}).json()["id"]
+    call("get", "/campaigns")
+    call("post", "/campaigns/{campaign_id}/next", f"/campaigns/{campaign}/next", params={"k": 2})
+    call("post", "/campaigns/{campaign_id}/decisions", f"/campaigns/{campaign}/decisions",
+         json={"result_id": "R1", "decision": "transferable", "note": "可转化"})
+    call("get", "/campaigns/{campaign_id}/decisions", f"/campaigns/{campaign}/decisions")
+    call("get", "/campaigns/{campaign_id}", f"/campaigns/{campaign}")
     call("delete", "/needs/{need_id}", "/needs/N4")
     call("delete", "/results/{result_id}", "/results/R7")
 
@@ -123,6 +130,8 @@ def test_every_operation_answers_what_its_schema_says(contract_client):
         call("post", "/match", json={"text": "  ", "k": 0}),
         call("post", "/needs", json={"id": "N1", "title": "重复"}),
         call("get", "/results", params={"trl_min": 7, "trl_max": 2}),
+        call("post", "/campaigns", json={"name": "空", "scope": "institution", "value": "没有这个机构"}),
+        call("get", "/campaigns/{campaign_id}", "/campaigns/404"),
     ):
         assert response.status_code >= 400 and response.json()["detail"], (response.request.url, response.text)
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,14 @@ class Site:
     base: str
     home: Path
     logins: Logins
+    proc: subprocess.Popen | None = None
+    env: dict[str, str] | None = None
+
+    def restart(self) -> None:
+        """Stop the server and start a new one on the same home (a new port: ``base`` follows it)."""
+        if self.proc is not None:
+            stop_server(self.proc)
+        self.proc, self.base = start_server(self.home, self.env)
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +67,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TECHMATCH_CACHE_DIR", str(cache))
         logins = prepare_demo_home(home, "tiny")
-        proc, base = start_server(home, {"TECHMATCH_CACHE_DIR": str(cache)})
+        env = {"TECHMATCH_CACHE_DIR": str(cache)}
+        proc, base = start_server(home, env)
+    site = Site(base, home, logins, proc, env)
     try:
-        yield Site(base, home, logins)
+        yield site
     finally:
-        stop_server(proc)
+        if site.proc is not None:
+            stop_server(site.proc)
 
 
 @pytest.fixture(scope="session")

@@ -309,3 +309,39 @@ def admin_tour(browser, base: str, logins: Logins, out: Path) -> AdminTour:
     shot(page, "15-audit", 200)
     context.close()
     return AdminTour(username, temporary, key_id, shots)
+def review_tour(browser, base: str, logins: Logins, out: Path, reads: int = 60) -> list[tuple[str, int]]:
+    """A review campaign over every result, ``reads`` decisions made through the API by a rule (可转化 when TRL >= 6
+    and the patent is granted), then the review page and the campaign's progress screenshotted into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(base_url=base, headers={"X-API-Key": logins.api_key}, timeout=120) as api:
+        campaign = api.post("/campaigns", json={"name": "2026 年度成果转化评审", "scope": "all"}).json()["id"]
+        done = 0
+        deadline = time.monotonic() + 600
+        while done < reads and time.monotonic() < deadline:
+            items = api.post(f"/campaigns/{campaign}/next", params={"k": 5}).json()["items"]
+            if not items:
+                time.sleep(0.3)  # the model's first build
+                continue
+            for item in items[:reads - done]:
+                good = (item.get("trl") or 0) >= 6 and item.get("ip_status") == "granted"
+                api.post(f"/campaigns/{campaign}/decisions", json={
+                    "result_id": item["id"], "decision": "transferable" if good else "not_transferable",
+                    "note": "专利已授权，样机成熟" if good and done % 4 == 0 else ""})
+                done += 1
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, base, logins.broker)
+    shots = []
+    response = page.goto(f"{base}/web/campaigns/{campaign}/review")
+    page.wait_for_selector("[data-testid=review-result]", timeout=120_000)
+    page.locator("[data-testid=note]").fill("企业已试用两个月，效果稳定")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 1250})
+    page.screenshot(path=str(out / "17-broker-review.png"), full_page=False)
+    shots.append(("17-broker-review", response.status))
+    page.set_viewport_size(VIEWPORT)
+    response = page.goto(f"{base}/web/campaigns/{campaign}")
+    page.wait_for_selector("[data-testid=recall]", timeout=120_000)
+    page.screenshot(path=str(out / "18-broker-campaign-progress.png"), full_page=False)
+    shots.append(("18-broker-campaign-progress", response.status))
+    context.close()
+    return shots

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from recommender.records import free_text_need
 from service.api.deps import EngineDep, SessionDep
 from service.core import catalog
+from service.core.campaigns import campaign_decision_of
 from service.core.config import MAX_K
 from service.core.dashboard import facets
 from service.core.workbench import interested_needs, latest_feedback, push_targets, results_for
@@ -49,4 +50,5 @@ def result_page(request: Request, result_id: str, session: SessionDep, engine: E
                   enterprises=[t for t in targets if t.kind == "enterprise"],
                   funds=[t for t in targets if t.kind == "fund"],
                   feedback=latest_feedback(session, result_id=result_id),
-                  interested=interested_needs(session, result_id))
+                  interested=interested_needs(session, result_id),
+                  reviews=campaign_decision_of(session, result_id))
