@@ -6,7 +6,8 @@ One index of bdci2019's 7,324 results (the default pipeline: e5-small + BM25 + c
 
 * **zero-shot signals**: each signal alone (its top 1,000) and the default hybrid (RRF, weights 1, k 60, each
   signal's top 200), on the 91 dev needs with a grade >= 2 judgement;
-* **first-stage mix tuned by need**: RRF weights, k and depth chosen on four fifths of the needs by the
+* **first-stage mix tuned by need**: RRF weights of the three signals and of three query variants (BM25 and char
+  on the need's title alone, dense on its full text) chosen on four fifths of the needs by the
   collapsed nDCG@10 + collapsed recall@100, scored on the fifth (GroupKFold, the split by need); the grid's
   best on all needs is printed too, marked as fitted on the needs it is scored on;
 * **learned** (``learning_bdci``'s folds, both splits): the hybrid's candidates against the re-ranked ones.
@@ -31,15 +32,16 @@ from sklearn.model_selection import GroupKFold
 from eval.benchmarks.learning_bdci import DATA, _cross_validate, prepare
 from recommender.fusion import reciprocal_rank_fusion
 from recommender.metrics import collapse, evaluable_queries, evaluate, judgement_figures, per_query_scores
-from recommender.signal import as_texts
+from recommender.signal import Texts, as_texts
 from recommender.trec import rank_documents
 
 MIN_GRADE = 2
 DEPTH = 100  # what every figure sees of a list (techmatch eval's depth)
 KEYS = ("ndcg@10", "recall@100")
-WEIGHTS = (0.0, 0.5, 1.0, 2.0)
-RRF_KS = (20, 60)
-DEPTHS = (200, 1000)
+WEIGHTS = (0.5, 1.0, 2.0)  # the three signals' weights tried
+EXTRA_WEIGHTS = (0.0, 1.0)  # the query variants' (title-only lexical queries, full-text dense query)
+RRF_KS = (60,)  # k 20 and depth 200 never won in a first grid (weights 0-2, k 20/60, depth 200/1000)
+DEPTHS = (1000,)
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
@@ -87,8 +89,9 @@ def tuned_first_stage(hits: dict[str, dict[str, list]], qrels: Qrels, group_of: 
                       folds: int) -> tuple[Run, dict, list[dict]]:
     """Out-of-fold run of the mix chosen on the other needs, the grid's best on all needs, each fold's choice."""
     signals = sorted(next(iter(hits.values())))
-    grid = [(dict(zip(signals, w)), k, depth) for w in itertools.product(WEIGHTS, repeat=len(signals))
-            if any(w) for k in RRF_KS for depth in DEPTHS]
+    choices = [EXTRA_WEIGHTS if ":" in s else WEIGHTS for s in signals]
+    grid = [(dict(zip(signals, w)), k, depth) for w in itertools.product(*choices)
+            for k in RRF_KS for depth in DEPTHS]
     grouped_qrels = collapse(qrels, {}, group_of)[0]
     needs = evaluable_queries(qrels, MIN_GRADE)
     scores = np.zeros((len(grid), len(needs)))
@@ -132,11 +135,17 @@ def main(
     for name, signal in index.signals.items():
         for q, found in zip(wanted, signal.search(queries, 1000)):
             hits[q][name] = found
+    variants = {"bm25:title": ("bm25", lambda n: Texts(n.title)), "char:title": ("char", lambda n: Texts(n.title)),
+                "dense:full": ("dense", lambda n: Texts(n.query_text))}
+    for variant, (name, query) in variants.items():
+        for q, found in zip(wanted, index.signals[name].search([query(needs[q]) for q in wanted], 1000)):
+            hits[q][variant] = found
     table: dict[str, dict] = {"zero-shot": {}}
-    for name in index.signals:
+    for name in hits[wanted[0]]:
         run = {q: {d: float(1000 - i) for i, (d, _) in enumerate(hits[q][name])} for q in wanted}
         table["zero-shot"][f"{name} alone"] = figures(qrels, run, group_of)
-    default = fuse(hits, index.weights, index.rrf_k, index.depth)
+    default = fuse({q: {s: h[s] for s in index.signals} for q, h in hits.items()}, index.weights, index.rrf_k,
+                   index.depth)
     table["zero-shot"]["hybrid (default: RRF k 60, top 200 each, weights 1)"] = figures(qrels, default, group_of)
     oof, best, chosen = tuned_first_stage(hits, qrels, group_of, folds)
     table["tuned mix"] = {
