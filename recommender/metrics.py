@@ -32,6 +32,7 @@ from recommender.trec import rank_documents
 
 __all__ = [
     "DEFAULT_METRICS",
+    "calibration_bins",
     "collapse",
     "condensed_run",
     "judged_at_k",
@@ -39,6 +40,7 @@ __all__ = [
     "evaluable_queries",
     "evaluate",
     "evaluate_per_query",
+    "expected_calibration_error",
     "per_query_scores",
     "recall_at_ks",
     "warm_up",
@@ -247,6 +249,29 @@ def judgement_figures(qrels: QrelsLike, run: RunLike, min_grade: int = 1) -> dic
     judged results alone (the contract's keys that say what the other figures could not see)."""
     condensed = evaluate(qrels, condensed_run(qrels, run), min_grade, ["ndcg@10"])["ndcg@10"]
     return {"judged@10": float(np.mean(judged_at_k(qrels, run, 10, min_grade))), "condensed_ndcg@10": condensed}
+
+
+def calibration_bins(probability: Sequence[float], outcome: Sequence[bool], bins: int = 10) -> pd.DataFrame:
+    """Reliability-diagram bins: equal-width bins of the predicted probability (the last one closed), with
+    each non-empty bin's pair count, mean predicted probability and observed frequency of the outcome."""
+    p = np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
+    y = np.asarray(outcome, dtype=np.float64)
+    if p.shape != y.shape or not len(p):
+        raise ValueError("probability and outcome need the same, non-zero length")
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    frame = pd.DataFrame({"bin": which, "predicted": p, "observed": y})
+    table = frame.groupby("bin").agg(pairs=("predicted", "size"), predicted=("predicted", "mean"),
+                                     observed=("observed", "mean"))
+    table.insert(0, "low", table.index / bins)
+    return table.reset_index(drop=True)
+
+
+def expected_calibration_error(probability: Sequence[float], outcome: Sequence[bool], bins: int = 10) -> float:
+    """ECE (Naeini et al. 2015; Guo et al. 2017): the pair-weighted mean over equal-width bins of
+    |observed frequency - mean predicted probability|. Hand-written because scikit-learn has none and the
+    libraries that do (netcal, torchmetrics) bring torch; a probability that is exactly right scores 0."""
+    table = calibration_bins(probability, outcome, bins)
+    return float((table["pairs"] * (table["observed"] - table["predicted"]).abs()).sum() / table["pairs"].sum())
 
 
 def warm_up() -> float:

@@ -348,3 +348,15 @@ def test_collapse_groups_take_best_rank_and_best_grade() -> None:
     # recall@10 (grade >= 2 relevant): N1 G1 found -> R1, G1 of {R1, G1}: 1.0; N2 has no grade >= 2 -> not
     # evaluable; N3 -> 0; mean 0.5
     assert evaluate(qrels, run, 2, ["recall@10"])["recall@10"] == pytest.approx(0.5)
+
+
+def test_expected_calibration_error_on_hand_made_probabilities() -> None:
+    from recommender.metrics import calibration_bins, expected_calibration_error
+
+    # bin [0.2, 0.3): four pairs said 0.2, one came true (observed 0.25); bin [0.9, 1.0]: two said 1.0, one came true.
+    probability = [0.2, 0.2, 0.2, 0.2, 1.0, 1.0]
+    outcome = [True, False, False, False, True, False]
+    table = calibration_bins(probability, outcome, bins=10)
+    assert table["pairs"].tolist() == [4, 2] and table["observed"].tolist() == [0.25, 0.5]
+    assert expected_calibration_error(probability, outcome) == pytest.approx((4 * 0.05 + 2 * 0.5) / 6)
+    assert expected_calibration_error([0.0, 1.0, 0.5, 0.5], [False, True, True, False]) == pytest.approx(0.0)

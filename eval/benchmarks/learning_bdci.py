@@ -182,7 +182,7 @@ def _cross_validate(
             test_qrels_all[qid] = test_qrels[need_id]
             if need_id in wanted and any(g >= min_grade for g in test_qrels[need_id].values()):
                 fold_eval[qid] = test_qrels[need_id]
-            baseline_run[qid] = {r: float(len(ids) - i) for i, r in enumerate(ids[:100])}
+            baseline_run[qid] = {r: float(len(ids) - i) for i, r in enumerate(ids)}  # all: collapsed keeps 100
             learned_run[qid] = dict(zip(ids, map(float, blend_scores(ranker.score_features(x), ranker.blend_weight))))
         fold_rows.append({
             "fold": fold, "needs": len(test_qrels), "pairs": int(test_mask.sum()),

@@ -7,7 +7,7 @@ The file is read by ``recommender.records.load_records`` (the same rules as the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ class ImportReport:
     written: int
     skipped: list[RecordError]
     ids: list[str]
+    duplicates_of_existing: dict[str, list[str]] = field(default_factory=dict)  # id -> stored duplicates
 
 
 def import_file(session: Session, sync: IndexSync, kind: Kind, path: Path, name: str,
@@ -42,5 +43,6 @@ def import_file(session: Session, sync: IndexSync, kind: Kind, path: Path, name:
     long = [r.id for r in records if len(r.text) > MAX_TEXT_CHARS]
     if long:
         raise ServiceError(f"record(s) {', '.join(long[:10])} exceed {MAX_TEXT_CHARS} characters of text", 422)
+    duplicates = sync.engine.existing_duplicates(kind, records)  # before writing: what is stored already
     catalog.create_records(session, sync, kind, records, replace=replace)
-    return ImportReport(kind, name, len(records), list(report.skipped), [r.id for r in records])
+    return ImportReport(kind, name, len(records), list(report.skipped), [r.id for r in records], duplicates)

@@ -246,6 +246,23 @@ def test_upload_reports_every_bad_row_and_writes_nothing(workbench: Workbench):
     assert wrong_type.status_code == 415 and "不支持的文件类型" in wrong_type.text
 
 
+def test_upload_report_lists_the_rows_that_duplicate_stored_results(workbench: Workbench):
+    client = workbench.client("broker")
+    rows = ("id,title,abstract,field\n"
+            "D1,一种高镍三元正极材料的制备方法。,同一成果再次登记,新能源\n"  # R1's title, one stop added
+            "D2,海水淡化反渗透膜的抗污染改性,与已有成果无关,环保\n")
+    response = post(client, "/web/upload", {"kind": "result"}, page="/web/upload",
+                    files={"file": ("成果.csv", rows.encode("utf-8"), "text/csv")})
+    try:
+        assert response.status_code == 200 and "已导入 2 条科技成果" in response.text
+        table = response.text.split('data-testid="upload-duplicates"', 1)[1].split("</table>", 1)[0]
+        assert "其中 1 条与已有科技成果重复或高度相似" in response.text
+        assert "D1" in table and "R1" in table and "D2" not in table
+    finally:
+        for rid in ("D1", "D2"):
+            workbench.app_client.delete(f"/results/{rid}", headers=workbench.broker_key)
+
+
 def test_shortlist_job_shows_progress_then_the_table_and_downloads(workbench: Workbench):
     client = workbench.client("broker")
     assert "还没有短名单" in client.get("/web/shortlist").text
