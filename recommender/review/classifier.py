@@ -90,9 +90,10 @@ class LinearSVM:
 
 
 CLASSIFIERS = {"logistic": Logistic, "nb": NaiveBayes, "svm": LinearSVM}
+DEFAULT_CLASSIFIER = "svm"  # eval/benchmarks/REVIEW.md: the variants measured
 
 
-def new_classifier(name: str = "logistic", seed: int = 0, **params: float) -> Classifier:
+def new_classifier(name: str = DEFAULT_CLASSIFIER, seed: int = 0, **params: float) -> Classifier:
     """A fresh classifier by name (``CLASSIFIERS``); ``params`` go to its constructor (c, ratio, alpha)."""
     if name not in CLASSIFIERS:
         raise ValueError(f"unknown classifier '{name}': use one of {', '.join(CLASSIFIERS)}")

@@ -21,7 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 PRIOR_WEIGHT = 4.0  # the one-shot score's column scale: large, so few decisions cannot overturn it by chance
 NEED_WEIGHT = 1.0  # the per-need strength columns
 CONTEXT_WEIGHT = 1.0  # the judged-need one-hot and rank columns
-WORDS = False  # jieba word n-grams beside the character n-grams
+WORDS = True  # jieba word n-grams beside the character n-grams
 
 
 @dataclass

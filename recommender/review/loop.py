@@ -5,7 +5,10 @@ Each refit follows BMI: the decided results, plus ``pseudo_negatives`` unread on
 labelled not transferable (in a pool where a few percent are transferable this is nearly always right, and
 it keeps the first refits from overfitting to two decisions). Decided negatives beyond ``max_negatives`` are
 sampled (the most recent ones are always kept), which bounds the fit at any campaign length: the refit
-budget is 2 s at 30,000 results (``eval/benchmarks/review_speed.py``).
+budget is 2 s at 30,000 results (``eval/benchmarks/review_speed.py``). What the one-shot triage knows (its
+score, the needs' strengths, readiness, pull) leads the first refits and fades as transferable decisions
+accumulate (``prior_half``): on a label the market does not mean (a discipline) it would otherwise keep
+costing reads, and where it does mean it the decisions have learnt it by then (eval/benchmarks/REVIEW.md).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.review.classifier import Classifier, new_classifier
+from recommender.review.classifier import DEFAULT_CLASSIFIER, Classifier, new_classifier
 from recommender.review.features import ReviewFeatures
 from recommender.review.query import max_relevance
 from recommender.review.stopping import RecallEstimate, estimate_recall
@@ -24,14 +27,14 @@ from recommender.review.stopping import RecallEstimate, estimate_recall
 PSEUDO_NEGATIVES = 0  # BMI draws 100; on bdci2019 dev they cost reads (1,755 vs 1,677 to 80%)
 MAX_NEGATIVES = 1500
 MARKET_BLOCKS = ("prior", "needs")  # with the extra:* columns: what the one-shot triage knows, fixed
-PRIOR_HALF: float | None = None  # transferable decisions at which the prior's weight halves (None: fixed)
+PRIOR_HALF: float | None = 5.0  # transferable decisions at which the market columns' weight halves (None: fixed)
 RECENT_NEGATIVES = 300
 
 
 class ReviewLoop:
     """The review state of one pool: decisions by row, the current scores, the reading order so far."""
 
-    def __init__(self, features: ReviewFeatures, classifier: str = "logistic", seed: int = 0,
+    def __init__(self, features: ReviewFeatures, classifier: str = DEFAULT_CLASSIFIER, seed: int = 0,
                  pseudo_negatives: int = PSEUDO_NEGATIVES, max_negatives: int = MAX_NEGATIVES,
                  prior_half: float | None = PRIOR_HALF, classifier_params: Mapping[str, float] | None = None,
                  drop_blocks: Iterable[str] = ()) -> None:

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recommender.review.classifier import DEFAULT_CLASSIFIER
 from recommender.review.features import ReviewFeatures
 from recommender.review.loop import ReviewLoop
 from recommender.review.query import next_batch_size
 
 STRATEGIES = ("loop", "one-shot", "random")
-MAX_BATCH: int | None = None
+MAX_BATCH: int | None = 10  # BMI's growth, capped: a campaign refits after every decision or few
 
 
 @dataclass
@@ -65,7 +66,7 @@ def draw_priors(labels: Mapping[str, int], included: int, excluded: int, seed: i
 
 def simulate(
     features: ReviewFeatures, labels: Mapping[str, int], strategy: str = "loop", prior_included: int = 1,
-    prior_excluded: int = 1, seed: int = 0, classifier: str = "logistic", max_batch: int | None = MAX_BATCH,
+    prior_excluded: int = 1, seed: int = 0, classifier: str = DEFAULT_CLASSIFIER, max_batch: int | None = MAX_BATCH,
     **loop_options: object,
 ) -> SimulationResult:
     """Read the whole pool in the strategy's order; the label of each result is the broker's decision.
