@@ -74,3 +74,38 @@ def test_query_helpers():
     assert list(max_relevance(scores, unread, 2)) == [1, 3]
     assert list(max_relevance(scores, unread, 9)) == [1, 3, 0]
     assert [next_batch_size(b) for b in (1, 10, 11)] == [2, 11, 13]
+
+
+def test_market_columns_fade_with_transferable_decisions_and_blocks_are_named():
+    ids, texts, labels = pool(60)
+    features = build_features(ids, texts, prior={r: float(i) for i, r in enumerate(ids)},
+                              extra={"readiness": [1.0 if i % 2 else 0.0 for i in range(60)]})
+    assert {"chars", "words", "prior", "extra:readiness"} <= set(features.blocks)
+    a, b = features.blocks["words"]
+    assert features.matrix[:, a:b].nnz > 0  # jieba's words are there beside the characters
+    loop = ReviewLoop(features, prior_half=2)
+    p = features.blocks["prior"][0]
+    assert loop.prior_scale() == 1.0 and loop.design() is features.matrix
+    loop.decide_many([(ids[0], 1), (ids[10], 1), (ids[1], 0)])
+    assert loop.prior_scale() == 0.5
+    scaled = loop.design()
+    np.testing.assert_allclose(scaled[:, p].toarray(), 0.5 * features.matrix[:, p].toarray())
+    np.testing.assert_allclose(scaled[:, :p].toarray(), features.matrix[:, :p].toarray())  # text untouched
+    assert ReviewLoop(features, prior_half=None).prior_scale() == 1.0
+
+
+def test_every_classifier_learns_and_the_svm_still_gives_an_estimate():
+    from recommender.review.classifier import CLASSIFIERS, balanced_weights
+
+    w = balanced_weights(np.array([1, 0, 0, 0]), 9.8)
+    assert w.sum() == pytest.approx(4) and w[0] == pytest.approx(9.8 * w[1:].sum())
+    ids, texts, labels = pool(200)
+    features = build_features(ids, texts)
+    for name in CLASSIFIERS:
+        result = simulate(features, labels, "loop", seed=2, classifier=name).to_dict()
+        assert result["wss@95"] > 0.4, name
+    loop = ReviewLoop(features, classifier="svm")
+    loop.decide_many((r, labels[r]) for r in ids[:40])
+    loop.refit()
+    estimate = loop.estimate()
+    assert estimate.found == 4 and 0 < estimate.expected_remaining < 200 - 40

@@ -1,6 +1,7 @@
 """The review loop side by side: random order, the one-shot shortlist, techmatch's loop, ASReview LAB.
 
-    python -m eval.benchmarks.review_bdci --set bdci|demo|csl [--seeds 3] [--asreview PATH] [--plot F.png] [--json]
+    python -m eval.benchmarks.review_bdci --set bdci,demo,csl [--seeds 3] [--asreview PATH] [--asreview-seeds N]
+        [--plot-dir eval/benchmarks/figures] [--json]
 
 Same label sets, same starting knowledge (one transferable and one not, drawn by the seed), several seeds.
 Label sets: ``bdci`` (bdci2019 dev: pool = the results judged for the dev needs, transferable = graded 3 for
@@ -112,27 +113,16 @@ def result_of(name: str, order: list[str], labels: dict[str, int], seconds: floa
     return SimulationResult(name, len(order), int(sum(labels.values())), order, gains, seconds)
 
 
-@app.command()
-def main(
-    label_set: Annotated[str, typer.Option("--set", help="bdci, demo or csl")] = "bdci",
-    seeds: Annotated[int, typer.Option("--seeds", min=1)] = 3,
-    asreview: Annotated[str | None, typer.Option("--asreview", help="the asreview executable")] = None,
-    demo_results: Annotated[int, typer.Option("--demo-results", min=100)] = 5000,
-    csl_field: Annotated[str, typer.Option("--csl-field")] = "材料科学与工程",
-    no_context: Annotated[bool, typer.Option("--no-context", help="bdci: leave the judged need out")] = False,
-    plot: Annotated[Path | None, typer.Option("--plot", help="gain curves of the first seed (PNG)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Reads to 80% / 95% recall, WSS@95 and recall@10% of each strategy, mean over seeds."""
-    if label_set == "bdci":
-        ls = bdci_set(SHARED / "bdci2019")
-    elif label_set == "demo":
-        ls = demo_set(demo_results)
-    elif label_set == "csl":
-        ls = csl_set(SHARED / "csl", csl_field)
-    else:
-        raise typer.BadParameter(f"unknown --set '{label_set}': use bdci, demo or csl")
-    exe = asreview or shutil.which("asreview")
+def spread(values: list[float], digits: int) -> dict[str, float]:
+    """Mean, standard deviation (0 for one seed), lowest and highest over the seeds."""
+    return {"mean": round(statistics.mean(values), digits),
+            "sd": round(statistics.stdev(values), digits) if len(values) > 1 else 0.0,
+            "min": round(min(values), digits), "max": round(max(values), digits)}
+
+
+def run_set(ls: LabelSet, seeds: int, exe: str | None, asreview_seeds: int, no_context: bool,
+            plot: Path | None) -> dict[str, object]:
+    """Every strategy on one label set, the same priors per seed; the first seed's gain curves to ``plot``."""
     start = time.perf_counter()
     market, index = market_for(ls.results, ls.needs)
     by_id = {r.id: r for r in ls.results}
@@ -144,28 +134,63 @@ def main(
     curves: dict[str, list[int]] = {}
     for seed in range(seeds):
         outcomes = [simulate(features, ls.labels, s, 1, 1, seed) for s in ("random", "one-shot", "loop")]
-        if exe:
+        if exe and seed < asreview_seeds:
             order, seconds = asreview_run(exe, pool, texts, ls.labels, draw_priors(ls.labels, 1, 1, seed), seed)
             outcomes.append(result_of("asreview", order, ls.labels, seconds))
         for o in outcomes:
             runs.setdefault(o.strategy, []).append(o.to_dict())
             if seed == 0:
                 curves[o.strategy] = o.gains
-            typer.echo(f"seed {seed} {o.strategy}: {json.dumps(o.to_dict())}", err=True)
+            typer.echo(f"{ls.name} seed {seed} {o.strategy}: {json.dumps(o.to_dict())}", err=True)
     summary: dict[str, object] = {"set": ls.name, "pool": len(pool), "relevant": int(sum(ls.labels.values())),
                                   "seeds": seeds, "setup_seconds": round(setup, 1)}
     for strategy, rows in runs.items():
-        summary[strategy] = {m: round(statistics.mean(r[m] for r in rows), 4 if "@" in m or "%" in m else 1)
-                             for m in METRICS} | {"seconds": round(statistics.mean(r["seconds"] for r in rows), 1)}
+        summary[strategy] = {m: spread([float(r[m]) for r in rows], 4 if "@" in m or "%" in m else 1)
+                             for m in METRICS} | {"seeds": len(rows),
+                                                  "seconds": round(statistics.mean(r["seconds"] for r in rows), 1)}
     if "loop" in runs and "one-shot" in runs:
-        summary["loop_vs_one_shot_reads_to_80"] = round(
-            summary["loop"]["reads_to_80"] / summary["one-shot"]["reads_to_80"] - 1, 4)  # type: ignore[index]
+        loop80 = summary["loop"]["reads_to_80"]["mean"]  # type: ignore[index]
+        one80 = summary["one-shot"]["reads_to_80"]["mean"]  # type: ignore[index]
+        summary["loop_vs_one_shot_reads_to_80"] = round(loop80 / one80 - 1, 4)
     if plot is not None:
         from eval.plots import plot_gain_curves
 
         plot_gain_curves(curves, len(pool), int(sum(ls.labels.values())), plot)
-    typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else json.dumps(summary, ensure_ascii=False,
-                                                                                    indent=1))
+    return summary
+
+
+@app.command()
+def main(
+    label_sets: Annotated[str, typer.Option("--set", help="bdci, demo, csl, or several: bdci,demo,csl")] = "bdci",
+    seeds: Annotated[int, typer.Option("--seeds", min=1)] = 3,
+    asreview: Annotated[str | None, typer.Option("--asreview", help="the asreview executable")] = None,
+    asreview_seeds: Annotated[int | None, typer.Option("--asreview-seeds", min=0,
+                                                       help="ASReview on the first N seeds (default: all)")] = None,
+    demo_results: Annotated[int, typer.Option("--demo-results", min=100)] = 2000,
+    csl_field: Annotated[str, typer.Option("--csl-field")] = "材料科学与工程",
+    no_context: Annotated[bool, typer.Option("--no-context", help="bdci: leave the judged need out")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="gain curves of the first seed (PNG; one set)")] = None,
+    plot_dir: Annotated[Path | None, typer.Option("--plot-dir", help="a folder: review_<set>.png per set")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Reads to 80% / 95% recall, WSS@95 and recall@10% of each strategy: mean, sd, min and max over seeds."""
+    names = [n.strip() for n in label_sets.split(",") if n.strip()]
+    for name in names:
+        if name not in ("bdci", "demo", "csl"):
+            raise typer.BadParameter(f"unknown --set '{name}': use bdci, demo or csl")
+    exe = asreview or shutil.which("asreview")
+    for name in names:
+        if name == "bdci":
+            ls = bdci_set(SHARED / "bdci2019")
+        elif name == "demo":
+            ls = demo_set(demo_results)
+        else:
+            ls = csl_set(SHARED / "csl", csl_field)
+        target = plot if plot is not None and len(names) == 1 else (
+            plot_dir / f"review_{name}.png" if plot_dir is not None else None)
+        summary = run_set(ls, seeds, exe, seeds if asreview_seeds is None else asreview_seeds, no_context, target)
+        typer.echo(json.dumps(summary, ensure_ascii=False) if as_json else
+                   json.dumps(summary, ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ within that need's results.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +21,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 PRIOR_WEIGHT = 4.0  # the one-shot score's column scale: large, so few decisions cannot overturn it by chance
 NEED_WEIGHT = 1.0  # the per-need strength columns
 CONTEXT_WEIGHT = 1.0  # the judged-need one-hot and rank columns
+WORDS = True  # jieba word n-grams beside the character n-grams
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ReviewFeatures:
     ids: list[str]
     matrix: sp.csr_matrix
     prior: np.ndarray  # the one-shot score per row (0 where none): the order before any decision
+    blocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # block name -> its columns [start, end)
 
     def index(self) -> dict[str, int]:
         return {rid: i for i, rid in enumerate(self.ids)}
@@ -49,6 +51,21 @@ def text_block(texts: Sequence[str], max_features: int = 200_000) -> sp.csr_matr
     except ValueError:  # every n-gram occurs once (a tiny pool): keep them all
         vectorizer.set_params(min_df=1)
         return vectorizer.fit_transform(texts).tocsr()
+
+
+def word_block(texts: Sequence[str], max_features: int = 200_000) -> sp.csr_matrix:
+    """Word 1-2-gram TF-IDF over jieba's segmentation (ASReview's default features, on segmented Chinese):
+    words and word pairs carry the topic where character n-grams spread it over many short, shared pieces."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    segmented = [" ".join(w for w in jieba.lcut(t) if w.strip()) for t in texts]
+    vectorizer = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", ngram_range=(1, 2), sublinear_tf=True,
+                                 min_df=1, max_df=0.95, max_features=max_features, dtype=np.float32)
+    try:
+        return vectorizer.fit_transform(segmented).tocsr()
+    except ValueError:  # no word at all (empty texts)
+        return sp.csr_matrix((len(texts), 1), dtype=np.float32)
 
 
 def need_block(ids: Sequence[str], strengths: Mapping[str, Mapping[str, float]]) -> sp.csr_matrix:
@@ -99,21 +116,26 @@ def build_features(
     ids: Sequence[str], texts: Sequence[str], prior: Mapping[str, float] | None = None,
     strengths: Mapping[str, Mapping[str, float]] | None = None, context: Mapping[str, str] | None = None,
     extra: Mapping[str, Sequence[float]] | None = None, prior_weight: float = PRIOR_WEIGHT,
-    similarity: Mapping[str, Mapping[str, float]] | None = None,
+    similarity: Mapping[str, Mapping[str, float]] | None = None, words: bool = WORDS,
 ) -> ReviewFeatures:
     """The pool's feature matrix. ``prior``: the one-shot score per result; ``strengths``: per result, the
     needs that want it and how strongly; ``context``: per result, the need it is judged against; ``extra``:
     named dense columns (readiness, market pull, ...), min-max scaled; ``similarity``: per result, each
-    signal's score against its context need."""
+    signal's score against its context need; ``words``: add jieba word 1-2-gram TF-IDF beside the characters."""
     ids = list(ids)
     score = np.asarray([float((prior or {}).get(rid, 0.0)) for rid in ids], dtype=np.float32)
-    blocks = [text_block(texts)]
-    scaled = _minmax(score)
-    blocks.append(sp.csr_matrix(prior_weight * scaled[:, None]))
+    named: list[tuple[str, sp.csr_matrix]] = [("chars", text_block(texts))]
+    if words:
+        named.append(("words", word_block(texts)))
+    named.append(("prior", sp.csr_matrix(prior_weight * _minmax(score)[:, None])))
     if strengths:
-        blocks.append(NEED_WEIGHT * need_block(ids, strengths))
+        named.append(("needs", NEED_WEIGHT * need_block(ids, strengths)))
     if context:
-        blocks.append(CONTEXT_WEIGHT * context_block(ids, context, score, similarity))
-    for values in (extra or {}).values():
-        blocks.append(sp.csr_matrix(_minmax(np.asarray(values, dtype=np.float32))[:, None]))
-    return ReviewFeatures(ids, sp.hstack(blocks, format="csr"), score)
+        named.append(("context", CONTEXT_WEIGHT * context_block(ids, context, score, similarity)))
+    for name, values in (extra or {}).items():
+        named.append((f"extra:{name}", sp.csr_matrix(_minmax(np.asarray(values, dtype=np.float32))[:, None])))
+    blocks, at = {}, 0
+    for name, block in named:
+        blocks[name] = (at, at + block.shape[1])
+        at += block.shape[1]
+    return ReviewFeatures(ids, sp.hstack([b for _, b in named], format="csr"), score, blocks)

@@ -5,7 +5,10 @@ Each refit follows BMI: the decided results, plus ``pseudo_negatives`` unread on
 labelled not transferable (in a pool where a few percent are transferable this is nearly always right, and
 it keeps the first refits from overfitting to two decisions). Decided negatives beyond ``max_negatives`` are
 sampled (the most recent ones are always kept), which bounds the fit at any campaign length: the refit
-budget is 2 s at 30,000 results (``eval/benchmarks/review_speed.py``).
+budget is 2 s at 30,000 results (``eval/benchmarks/review_speed.py``). What the one-shot triage knows (its
+score, the needs' strengths, readiness, pull) leads the first refits and fades as transferable decisions
+accumulate (``prior_half``): on a label the market does not mean (a discipline) it would otherwise keep
+costing reads, and where it does mean it the decisions have learnt it by then (eval/benchmarks/REVIEW.md).
 """
 
 from __future__ import annotations
@@ -14,23 +17,32 @@ import time
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+import scipy.sparse as sp
 
-from recommender.review.classifier import Classifier, new_classifier
+from recommender.review.classifier import DEFAULT_CLASSIFIER, Classifier, new_classifier
 from recommender.review.features import ReviewFeatures
 from recommender.review.query import max_relevance
 from recommender.review.stopping import RecallEstimate, estimate_recall
 
 PSEUDO_NEGATIVES = 0  # BMI draws 100; on bdci2019 dev they cost reads (1,755 vs 1,677 to 80%)
 MAX_NEGATIVES = 1500
+MARKET_BLOCKS = ("prior", "needs")  # with the extra:* columns: what the one-shot triage knows, fixed
+PRIOR_HALF: float | None = 5.0  # transferable decisions at which the market columns' weight halves (None: fixed)
 RECENT_NEGATIVES = 300
 
 
 class ReviewLoop:
     """The review state of one pool: decisions by row, the current scores, the reading order so far."""
 
-    def __init__(self, features: ReviewFeatures, classifier: str = "logistic", seed: int = 0,
-                 pseudo_negatives: int = PSEUDO_NEGATIVES, max_negatives: int = MAX_NEGATIVES) -> None:
+    def __init__(self, features: ReviewFeatures, classifier: str = DEFAULT_CLASSIFIER, seed: int = 0,
+                 pseudo_negatives: int = PSEUDO_NEGATIVES, max_negatives: int = MAX_NEGATIVES,
+                 prior_half: float | None = PRIOR_HALF, classifier_params: Mapping[str, float] | None = None,
+                 drop_blocks: Iterable[str] = ()) -> None:
         self.features = features
+        self.prior_half = prior_half
+        self.classifier_params = dict(classifier_params or {})
+        self.drop_blocks = set(drop_blocks)
+        self._scaled: tuple[float, sp.csr_matrix] | None = None
         self.row = features.index()
         self.classifier_name = classifier
         self.seed = seed
@@ -80,6 +92,35 @@ class ReviewLoop:
         labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives) + len(pseudo))]).astype(int)
         return rows, labels
 
+    def prior_scale(self) -> float:
+        """The weight of what the one-shot triage knows (its score, the needs' strengths, readiness and pull
+        columns) now: 1 before any decision, halved once ``prior_half`` transferable results are decided (the
+        decisions say more and more what is wanted; the prior, fixed, stays behind as a tie-breaker),
+        constant when ``prior_half`` is None."""
+        if self.prior_half is None:
+            return 1.0
+        found = sum(self.labels.values())
+        return self.prior_half / (self.prior_half + found) if self.prior_half > 0 else 0.0
+
+    def design(self) -> sp.csr_matrix:
+        """The feature matrix the classifier sees: the market columns scaled by ``prior_scale``, the
+        ``drop_blocks`` zeroed (cached while the scale does not change)."""
+        scale = self.prior_scale()
+        if scale == 1.0 and not self.drop_blocks:
+            return self.features.matrix
+        if self._scaled is not None and self._scaled[0] == scale:
+            return self._scaled[1]
+        column = np.ones(self.features.matrix.shape[1], dtype=np.float32)
+        for name, (a, b) in self.features.blocks.items():
+            if name in self.drop_blocks:
+                column[a:b] = 0.0
+            elif name in MARKET_BLOCKS or name.startswith("extra:"):
+                column[a:b] = scale
+        scaled = self.features.matrix.copy()
+        scaled.data *= column[scaled.indices]
+        self._scaled = (scale, scaled)
+        return scaled
+
     def refit(self) -> np.ndarray:
         """Learn from every decision so far and score the whole pool (higher: read sooner).
 
@@ -91,10 +132,11 @@ class ReviewLoop:
             self.model = None
         else:
             rows, y = self._training_rows()
-            model = new_classifier(self.classifier_name, self.seed)
-            model.fit(self.features.matrix[rows], y)
+            x = self.design()
+            model = new_classifier(self.classifier_name, self.seed, **self.classifier_params)
+            model.fit(x[rows], y)
             self.model = model
-            self.scores = model.score(self.features.matrix)
+            self.scores = model.score(x)
         self.refits += 1
         self.fit_seconds = time.perf_counter() - start
         return self.scores
@@ -118,8 +160,12 @@ class ReviewLoop:
         unread = self.unread_mask()
         proba = np.zeros(int(unread.sum()))
         model = self.model
-        if model is not None and hasattr(model, "proba") and unread.any():
-            p = model.proba(self.features.matrix[unread])
+        if model is not None and unread.any():
+            x = self.design()
+            if not hasattr(model, "proba"):  # a margin classifier (svm): a logistic model for the estimate
+                rows, y = self._training_rows()
+                model = new_classifier("logistic", self.seed).fit(x[rows], y)
+            p = model.proba(x[unread])
             # balanced class weights fit even odds: shift back to the odds seen in the decisions
             decided = np.asarray(list(self.labels.values()))
             pos, neg = max(int(decided.sum()), 1), max(int((decided == 0).sum()) + self.pseudo_negatives, 1)

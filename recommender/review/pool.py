@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from recommender.hybrid import HybridIndex
 from recommender.records import Record
-from recommender.review.features import PRIOR_WEIGHT, ReviewFeatures, build_features
+from recommender.review.features import PRIOR_WEIGHT, WORDS, ReviewFeatures, build_features
 from recommender.triage.market import MarketPull
 from recommender.triage.readiness import readiness
 from recommender.triage.shortlist import score_results
@@ -20,7 +20,7 @@ from recommender.triage.shortlist import score_results
 def pool_features(
     pool: Sequence[str], results: Mapping[str, Record], market: MarketPull | None = None,
     context: Mapping[str, str] | None = None, use_context: bool = True, index: HybridIndex | None = None,
-    prior_weight: float = PRIOR_WEIGHT,
+    prior_weight: float = PRIOR_WEIGHT, words: bool = WORDS,
 ) -> ReviewFeatures:
     """Features of the ``pool`` results; ``market``: the needs' pull over the results (None: no needs);
     ``context``: the need each result is judged against, whose similarity to it ``index`` measures."""
@@ -40,7 +40,8 @@ def pool_features(
     if context and index is not None and market is not None:
         similarity = context_similarity(index, market.needs, {r: n for r, n in context.items() if n in market.needs})
     return build_features(list(pool), [records[rid].text for rid in pool], prior=prior, strengths=strengths,
-                          context=context or None, extra=extra, similarity=similarity, prior_weight=prior_weight)
+                          context=context or None, extra=extra, similarity=similarity, prior_weight=prior_weight,
+                          words=words)
 
 
 def context_similarity(index: HybridIndex, needs: Mapping[str, Record],

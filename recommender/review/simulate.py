@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recommender.review.classifier import DEFAULT_CLASSIFIER
 from recommender.review.features import ReviewFeatures
 from recommender.review.loop import ReviewLoop
 from recommender.review.query import next_batch_size
 
 STRATEGIES = ("loop", "one-shot", "random")
+MAX_BATCH: int | None = 10  # BMI's growth, capped: a campaign refits after every decision or few
 
 
 @dataclass
@@ -64,10 +66,14 @@ def draw_priors(labels: Mapping[str, int], included: int, excluded: int, seed: i
 
 def simulate(
     features: ReviewFeatures, labels: Mapping[str, int], strategy: str = "loop", prior_included: int = 1,
-    prior_excluded: int = 1, seed: int = 0, classifier: str = "logistic", **loop_options: int,
+    prior_excluded: int = 1, seed: int = 0, classifier: str = DEFAULT_CLASSIFIER, max_batch: int | None = MAX_BATCH,
+    **loop_options: object,
 ) -> SimulationResult:
     """Read the whole pool in the strategy's order; the label of each result is the broker's decision.
-    ``loop_options`` go to ``ReviewLoop`` (pseudo_negatives, max_negatives)."""
+    The loop refits after each batch; batches grow as BMI's up to ``max_batch`` (None: without bound; 1: a
+    refit after every decision, as a campaign does with one broker). Once every relevant result is found the
+    rest is read in the last model's order without refits (it changes no measure). ``loop_options`` go to
+    ``ReviewLoop`` (pseudo_negatives, max_negatives, prior_half, ...)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
@@ -84,12 +90,14 @@ def simulate(
     else:
         loop = ReviewLoop(features, classifier=classifier, seed=seed, **loop_options)
         loop.decide_many((r, labels[r]) for r in priors)
-        batch = 1
+        batch, relevant = 1, sum(labels.values())
         while len(loop.labels) < len(ids):
             loop.refit()
+            if sum(loop.labels.values()) == relevant:
+                batch = len(ids)
             for rid in loop.next_ids(batch):
                 loop.decide(rid, labels[rid])
-            batch = next_batch_size(batch)
+            batch = next_batch_size(batch) if max_batch is None else min(next_batch_size(batch), max_batch)
         order = [ids[i] for i in loop.read_order]
         refits = loop.refits
     gains = list(np.cumsum([labels[r] for r in order]).astype(int))

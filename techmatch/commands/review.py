@@ -22,7 +22,7 @@ def simulate_command(
     prior_included: Annotated[int, typer.Option("--prior-included", min=0, help="known transferable at start")] = 1,
     prior_excluded: Annotated[int, typer.Option("--prior-excluded", min=0, help="known not transferable")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="draws the priors (and the random order)")] = 0,
-    classifier: Annotated[str, typer.Option("--classifier", help="logistic or nb")] = "logistic",
+    classifier: Annotated[str, typer.Option("--classifier", help="svm, logistic or nb")] = "svm",
     plot: Annotated[Path | None, typer.Option("--plot", help="write the gain curve to this PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as one JSON line")] = False,
 ) -> None:
