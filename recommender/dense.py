@@ -10,7 +10,7 @@ import numpy as np
 from embeddings.base import Embedder
 from recommender.ann import ANNIndex, create_ann, load_ann
 from recommender.filters import Metadata, ResultFilters
-from recommender.signal import Hits, Signal, Texts
+from recommender.signal import Commit, Hits, Signal, Texts
 
 
 class DenseSignal(Signal):
@@ -50,6 +50,19 @@ class DenseSignal(Signal):
 
     def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.ann.append(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
+
+    def stage(
+        self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None, deletes: Sequence[str] = (),
+    ) -> Commit:
+        """Embed before the write lock (the encoder is most of a write's cost); the commit only adds vectors."""
+        vectors = self.embedder.embed_passages([self._text(d) for d in docs]) if ids else None
+
+        def commit() -> None:
+            if deletes:
+                self.ann.delete(list(deletes))
+            if vectors is not None:
+                self.ann.append(list(ids), vectors, metadata)
+        return commit
 
     def _text(self, texts: Texts) -> str:
         return texts.text if self.full_passages else texts.dense_text

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,30 +73,50 @@ class DuplicateGroups:
         self._keys, self._by_key, self._near = {}, {}, {}
         self._lsh = self._new_lsh()
         self._add(list(items))
+        self._components()
 
     def upsert(self, items: Iterable[tuple[str, str]]) -> None:
         """Add or replace (id, title) pairs; groups they join or leave are recomputed."""
         items = list(items)
         self._ensure_lsh()
-        self._remove([i for i, _ in items if i in self._keys])
+        gone = self._remove([i for i, _ in items if i in self._keys])
         self._add(items)
+        self._regroup([*gone, *(i for i, _ in items)])
 
     def delete(self, ids: Iterable[str]) -> None:
         self._ensure_lsh()
-        self._remove([i for i in ids if i in self._keys])
-        self._components()
+        self._regroup(self._remove([i for i in ids if i in self._keys]))
+
+    def stage(self, items: Iterable[tuple[str, str]], deletes: Iterable[str] = ()) -> Callable[[], None]:
+        """``delete`` then ``upsert``, with the costly part done now (the LSH after a load, the new titles'
+        MinHashes); the returned commit applies it (``HybridIndex.stage``)."""
+        items, deletes = list(items), list(deletes)
+        self._ensure_lsh()
+        keyed = [(doc_id, normalise_title(title)) for doc_id, title in items]
+        hashes = self._minhashes([k for _, k in keyed])
+
+        def commit() -> None:
+            gone = self._remove([i for i in dict.fromkeys([*deletes, *(i for i, _ in items)]) if i in self._keys])
+            self._add(items, (keyed, hashes))
+            self._regroup([*gone, *(i for i, _ in items)])
+        return commit
 
     def _new_lsh(self) -> Any:
         from datasketch import MinHashLSH  # deferred: only indexing needs it
 
         return MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
 
+    def prepare(self) -> None:
+        """Build the LSH now (it is built on the first change after a load otherwise)."""
+        self._ensure_lsh()
+
     def _ensure_lsh(self) -> None:
-        if self._lsh is None:
-            self._lsh = self._new_lsh()
+        if self._lsh is None:  # built whole, then published: a reader never sees it half filled
+            lsh = self._new_lsh()
             keys = list(self._keys.items())
             for (doc_id, _), minhash in zip(keys, self._minhashes([k for _, k in keys])):
-                self._lsh.insert(doc_id, minhash)
+                lsh.insert(doc_id, minhash)
+            self._lsh = lsh
 
     def _minhashes(self, keys: Sequence[str]) -> list[Any]:
         from datasketch import LeanMinHash, MinHash
@@ -104,9 +124,13 @@ class DuplicateGroups:
         sets = [[s.encode("utf-8") for s in sorted(bigrams(k))] for k in keys]
         return [LeanMinHash(m) for m in MinHash.bulk(sets, num_perm=self.num_perm, seed=_SEED)]
 
-    def _add(self, items: list[tuple[str, str]]) -> None:
-        keyed = [(doc_id, normalise_title(title)) for doc_id, title in items]
-        for (doc_id, key), minhash in zip(keyed, self._minhashes([k for _, k in keyed])):
+    def _add(self, items: list[tuple[str, str]], hashed: tuple[list[tuple[str, str]], list[Any]] | None = None) -> None:
+        """Add (id, title) pairs (``hashed``: their keys and MinHashes, computed ahead by ``stage``)."""
+        if hashed is None:
+            keyed = [(doc_id, normalise_title(title)) for doc_id, title in items]
+            hashed = (keyed, self._minhashes([k for _, k in keyed]))
+        keyed, hashes = hashed
+        for (doc_id, key), minhash in zip(keyed, hashes):
             self._keys[doc_id] = key
             self._by_key.setdefault(key, set()).add(doc_id)
             if self._groupable(key):
@@ -117,7 +141,6 @@ class DuplicateGroups:
                         self._near.setdefault(doc_id, set()).add(other)
                         self._near.setdefault(other, set()).add(doc_id)
             self._lsh.insert(doc_id, minhash)
-        self._components()
 
     def _groupable(self, key: str | None) -> bool:
         return bool(key) and len(key) >= self.min_chars
@@ -126,7 +149,7 @@ class DuplicateGroups:
         """Whether a stored key is a near duplicate of a title with these bigrams (exact candidates included)."""
         return self._groupable(other_key) and _jaccard(mine, bigrams(other_key)) >= self.threshold
 
-    def _remove(self, ids: list[str]) -> None:
+    def _remove(self, ids: list[str]) -> list[str]:
         for doc_id in ids:
             key = self._keys.pop(doc_id)
             self._by_key[key].discard(doc_id)
@@ -135,21 +158,62 @@ class DuplicateGroups:
             for other in self._near.pop(doc_id, set()):
                 self._near.get(other, set()).discard(doc_id)
             self._lsh.remove(doc_id)
+        return ids
+
+    def _regroup(self, touched: Iterable[str]) -> None:
+        """Recompute only the groups of these ids (before and after a change): the components reached from
+        them and from their old groups' members, by a walk over equal keys and near pairs. The same groups
+        as ``_components``, in time proportional to the groups touched, not to the whole side (43 ms of
+        interpreter time per write at 30,000 results)."""
+        seeds: dict[str, None] = {}
+        for doc_id in touched:
+            seeds[doc_id] = None
+            seeds.update(dict.fromkeys(self._members.get(self._group.get(doc_id, ""), ())))
+        self._dissolve(seeds)  # first, all of them: a split group's old id may be one of its parts' new id
+        seen: set[str] = set()
+        for start in seeds:
+            if start in seen:
+                continue
+            seen.add(start)
+            component, stack = [], [start] if start in self._keys else []
+            while stack:
+                doc_id = stack.pop()
+                component.append(doc_id)
+                key = self._keys[doc_id]
+                for other in (self._by_key[key] if self._groupable(key) else set()) | self._near.get(doc_id, set()):
+                    if other not in seen and other in self._keys:
+                        seen.add(other)
+                        stack.append(other)
+            self._dissolve(component)  # groups reached that no change touched lie wholly inside it
+            if len(component) > 1:
+                component.sort()
+                self._members[component[0]] = component
+                self._group.update(dict.fromkeys(component, component[0]))
+
+    def _dissolve(self, ids: Iterable[str]) -> None:
+        for doc_id in ids:
+            old = self._group.pop(doc_id, None)
+            if old is not None:
+                for member in self._members.pop(old, ()):
+                    self._group.pop(member, None)
 
     def _components(self) -> None:
         """Connected components of exact-title classes joined by near pairs (scipy on a sparse graph)."""
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
-        ids = list(self._keys)
+        # only records with a duplicate are nodes: the rest are groups of one (a write at 30,000 records
+        # recomputes a few hundred nodes, not 30,000)
+        classes = [sorted(members) for key, members in self._by_key.items()
+                   if self._groupable(key) and len(members) > 1]
+        ids = list(dict.fromkeys([*(m for c in classes for m in c), *self._near,
+                                  *(o for others in self._near.values() for o in others)]))
         position = {d: i for i, d in enumerate(ids)}
         rows: list[int] = []
         cols: list[int] = []
-        for key, members in self._by_key.items():
-            if self._groupable(key) and len(members) > 1:
-                first, *rest = sorted(members)
-                rows += [position[first]] * len(rest)
-                cols += [position[m] for m in rest]
+        for first, *rest in classes:
+            rows += [position[first]] * len(rest)
+            cols += [position[m] for m in rest]
         for doc_id, others in self._near.items():
             rows += [position[doc_id]] * len(others)
             cols += [position[o] for o in others]

@@ -22,7 +22,7 @@ from recommender.explain import shared_key_terms
 from recommender.filters import ResultFilters, filter_values
 from recommender.fusion import RRF_K, reciprocal_rank_fusion
 from recommender.records import Kind, Record, parse_record
-from recommender.signal import Hits, Signal, Texts, TextsLike, as_texts
+from recommender.signal import Commit, Hits, Signal, Texts, TextsLike, as_texts
 
 RECORDS_FILE = "records.jsonl"
 _HELPERS = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="techmatch-signal")
@@ -80,6 +80,7 @@ class HybridIndex:
         self.records: dict[str, Record] = {}
         self.timings: dict[str, float] = {}
         self.duplicates = DuplicateGroups()
+        self._lines: dict[str, tuple[Record, str]] = {}  # id -> (record, its line in records.jsonl)
 
     # -- changes ------------------------------------------------------------------------------
     def build(self, records: Sequence[Record]) -> None:
@@ -109,6 +110,32 @@ class HybridIndex:
         for signal in self.signals.values():
             signal.upsert(ids, docs, metadata)
         self.duplicates.upsert((r.id, r.title) for r in records)
+
+    def stage(self, upserts: Sequence[Record], deletes: Sequence[str] = ()) -> Commit:
+        """``delete`` then ``upsert``, staged: every signal does the costly part now, beside the live index
+        (``Signal.stage``), and the returned commit applies the change (the caller holds the write lock and
+        lets no other change in between). Searches go on meanwhile and wait only for the commit."""
+        gone = [i for i in dict.fromkeys(deletes) if i in self.records]
+        upserts = list({r.id: r for r in upserts}.values())
+        if not self.records or len(gone) >= len(self.records):
+            def rebuild() -> None:  # every record deleted: nothing to keep in step, build afresh
+                self.delete(gone)
+                self.upsert(upserts)
+                self.prepare()
+            return rebuild
+        ids, docs = [r.id for r in upserts], [r.as_passage() for r in upserts]
+        metadata = [filter_values(r) for r in upserts]
+        commits = [signal.stage(ids, docs, metadata, gone) for signal in self.signals.values()]
+        duplicates = self.duplicates.stage([(r.id, r.title) for r in upserts], gone)
+
+        def commit() -> None:
+            for i in gone:
+                del self.records[i]
+            self.records.update((r.id, r) for r in upserts)
+            for apply in commits:
+                apply()
+            duplicates()
+        return commit
 
     def delete(self, ids: Sequence[str]) -> int:
         present = [i for i in ids if i in self.records]
@@ -251,8 +278,7 @@ class HybridIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with (folder / RECORDS_FILE).open("w", encoding="utf-8") as handle:
-            for record in self.records.values():
-                handle.write(json.dumps(record.to_dict(self.kind), ensure_ascii=False) + "\n")
+            handle.writelines(self._record_lines())
         files = [RECORDS_FILE]
         for signal in self.signals.values():
             files += signal.save(folder)
@@ -264,6 +290,20 @@ class HybridIndex:
             "rrf_k": self.rrf_k, "depth": self.depth, **(extra or {}),
         }
         write_manifest(folder, info, files)
+
+    def _record_lines(self) -> list[str]:
+        """Each record's JSON line, encoded once per record object: the background save of a large side
+        re-encodes only what changed (30,000 records: 0.85 s of interpreter time every save otherwise)."""
+        lines, cache = [], self._lines
+        for doc_id, record in self.records.items():
+            cached = cache.get(doc_id)
+            if cached is None or cached[0] is not record:
+                cached = cache[doc_id] = (record, json.dumps(record.to_dict(self.kind), ensure_ascii=False) + "\n")
+            lines.append(cached[1])
+        if len(cache) > len(self.records):
+            for doc_id in [d for d in cache if d not in self.records]:
+                del cache[doc_id]
+        return lines
 
     def load(self, folder: str | Path) -> dict[str, Any]:
         """Load state saved by ``save`` into these (already configured) signals."""

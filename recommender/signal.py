@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # records (which filters reads) imports Texts from here
     from recommender.filters import Metadata, ResultFilters
 
 Hits = list[tuple[str, float]]
+Commit = Callable[[], None]  # applies a staged change (``Signal.stage``); cheap, run under the write lock
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,23 @@ class Signal(ABC):
 
     @abstractmethod
     def load(self, folder: Path) -> None: ...
+
+    def stage(
+        self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None, deletes: Sequence[str] = (),
+    ) -> Commit:
+        """Do now whatever deleting ``deletes`` and upserting ``ids`` costs (embedding, tokenizing, building
+        beside the live state), without changing what searches read; return the commit that applies it.
+
+        The caller runs the commit under the write lock, with no other change between the two calls, so the
+        commit must be cheap (appends, a swap): searches wait for it. The default stages nothing and commits
+        the change in place (``delete``, ``upsert``, ``prepare``)."""
+        def commit() -> None:
+            if deletes:
+                self.delete(deletes)
+            if ids:
+                self.upsert(ids, docs, metadata)
+            self.prepare()
+        return commit
 
     def prepare(self) -> None:  # noqa: B027 - optional: most signals have nothing lazy to build
         """Build whatever ``search`` would otherwise build lazily on its first call after a change, so that a

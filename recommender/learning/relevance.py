@@ -58,7 +58,7 @@ def pool_from_index(index: HybridIndex, query: TextsLike, ids: Sequence[str],
         dense = np.asarray(signal.ann.vectors(ids), dtype=np.float64)
     signal = index.signals.get("char")
     if signal is not None and ids:
-        chars = signal.matrix[[signal.slots.row[d] for d in ids]].tocsr()
+        chars = signal.doc_rows(ids)
     ranks = np.asarray(base_rank, dtype=np.float64) if base_rank is not None else np.zeros(0)
     return FeedbackPool(ids, signals, dense, chars, ranks)
 

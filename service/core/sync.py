@@ -117,6 +117,8 @@ class IndexSync:
             report.upserted[kind], report.deleted[kind] = self._sync_side(sessions, kind)  # type: ignore[arg-type]
         if report.changed or not (self.folder / "matcher.json").exists():
             self._save()
+        if self._save_interval is not None:  # the service: its first write should cost what the others do
+            self.engine.prepare_writes()
         self.in_sync = True
         return report
 
