@@ -49,7 +49,15 @@ class DenseSignal(Signal):
         self.ann.index(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
 
     def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
-        self.ann.append(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
+        self.ann.append(list(ids), self.passage_vectors(docs), metadata)
+
+    def passage_vectors(self, docs: Sequence[Texts]) -> np.ndarray:
+        """The vectors this signal stores for these documents (the service writes them in its transaction)."""
+        return self.embedder.embed_passages([self._text(d) for d in docs])
+
+    def warm(self, docs: Sequence[Texts]) -> None:
+        if hasattr(self.embedder, "cache"):  # only a cached embedder keeps what this computes
+            self.embedder.embed_passages([self._text(d) for d in docs])
 
     def _text(self, texts: Texts) -> str:
         return texts.text if self.full_passages else texts.dense_text
@@ -85,5 +93,5 @@ class DenseSignal(Signal):
         return []  # the ANN folder carries its own manifest and checksums
 
     def load(self, folder: Path) -> None:
-        self.ann = load_ann(folder / self.name, model=self.embedder.name)
+        self.ann = load_ann(folder / self.name, model=self.embedder.name, options=self.ann_options)
         self.backend = self.ann.backend

@@ -1,7 +1,8 @@
 """Needs and results in the database, each write mirrored into the live index in the same request.
 
 Writes go to the database in one transaction first (a bulk upload is all or nothing), together with a
-row per changed record in the change log; then this process replays the log into its index (other
+row per changed record in the change log and, on the pgvector backend, the records' vectors; then this
+process replays the log into its index (other
 worker processes do so before their next search). If the index step fails the database keeps the
 acknowledged write and the index is re-synced from it (see ``sync``).
 """
@@ -19,6 +20,7 @@ from recommender.records import Kind, Record
 from service.core.errors import Conflict, NotFound
 from service.core.models import IndexChangeRow, NeedRow, ResultRow, utcnow
 from service.core.sync import ROWS, IndexSync, record_hash, row_record
+from service.core.vectors import write_in_transaction
 
 Row = NeedRow | ResultRow
 
@@ -116,6 +118,8 @@ def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existin
         _fill(row, record, kind)
         row.updated_at = utcnow()
         session.add(row)
+    if sync is not None:
+        write_in_transaction(session, sync.engine.matcher.side(kind), upserts=records)
     _commit(session, sync, _log_changes(session, kind, [r.id for r in records], sync))
 
 
@@ -142,6 +146,7 @@ def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record)
     row = get_row(session, kind, record.id)
     _fill(row, record, kind)
     row.updated_at = utcnow()
+    write_in_transaction(session, sync.engine.matcher.side(kind), upserts=[record])
     _commit(session, sync, _log_changes(session, kind, [record.id], sync))
     _mirror(session, sync)
     return row
@@ -150,6 +155,7 @@ def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record)
 def delete_record(session: Session, sync: IndexSync, kind: Kind, record_id: str) -> None:
     row = get_row(session, kind, record_id)
     session.delete(row)
+    write_in_transaction(session, sync.engine.matcher.side(kind), deletes=[record_id])
     _commit(session, sync, _log_changes(session, kind, [record_id], sync))
     _mirror(session, sync)
 

@@ -110,6 +110,10 @@ class IndexSync:
         except (IndexLoadError, OSError, ValueError, KeyError) as exc:
             log.warning("index at %s unusable (%s): rebuilding from the database", self.folder, exc)
             return self._rebuild(sessions)
+        if self._other_backend(matcher):
+            log.warning("index at %s keeps its vectors in another backend than %s: rebuilding from the database",
+                        self.folder, self.settings.ann_backend)
+            return self._rebuild(sessions)
         self.engine.matcher = matcher  # nothing searches yet: the app serves once this returns
         self._grader_mode()
         report = SyncReport()
@@ -119,6 +123,18 @@ class IndexSync:
             self._save()
         self.in_sync = True
         return report
+
+    def _other_backend(self, matcher: Matcher) -> bool:
+        """Whether a saved side's dense vectors are in pgvector and the settings say otherwise, or the reverse
+        (a service moved to PostgreSQL+pgvector, or back)."""
+        wanted = self.settings.ann_backend == "pgvector"
+        for kind in ROWS:
+            side = matcher.side(kind)  # type: ignore[arg-type]
+            dense = side.signals.get("dense") if side is not None else None
+            ann = getattr(dense, "ann", None)
+            if ann is not None and (ann.backend == "pgvector") != wanted:
+                return True
+        return False
 
     def _sync_side(self, sessions: sessionmaker[Session], kind: Kind) -> tuple[int, int]:
         row_type = ROWS[kind]
