@@ -301,7 +301,6 @@ class Engine:
                 merged.update({r.id: r for r in upserts})
                 self._swap(kind, self._fitted(kind, merged.values()))
                 return
-            current.warm(upserts)  # embedding outside the write lock: searches go on meanwhile
             with self._lock.writing():
                 if deletes:
                     current.delete(deletes)

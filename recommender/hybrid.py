@@ -110,12 +110,6 @@ class HybridIndex:
             signal.upsert(ids, docs, metadata)
         self.duplicates.upsert((r.id, r.title) for r in records)
 
-    def warm(self, records: Sequence[Record]) -> None:
-        """Precompute what an ``upsert`` of these records will need (outside the index's locks)."""
-        docs = [r.as_passage() for r in records]
-        for signal in self.signals.values():
-            signal.warm(docs)
-
     def delete(self, ids: Sequence[str]) -> int:
         present = [i for i in ids if i in self.records]
         for i in present:

@@ -68,11 +68,16 @@ class PipelineSettings(BaseSettings):
         default_factory=dict, description='search parameters, e.g. {"nprobe": 64} (IVF) or {"ef": 128} (HNSW)'
     )
     pgvector_url: str = Field(
-        "", description="pgvector backend: the PostgreSQL database (the service sets its own database URL here)")
-    pgvector_table: str = Field("tm_vectors", description="pgvector table prefix: <prefix>_result, <prefix>_need")
+        "", description="pgvector backend: the PostgreSQL database (postgresql+psycopg://...); the service uses its "
+        "own database (TECHMATCH_DATABASE_URL) when this is empty")
+    pgvector_table: str = Field("tm_vectors", pattern=r"^[a-z_][a-z0-9_]{0,40}$",
+                                description="pgvector tables: <prefix>_result and <prefix>_need")
     pgvector_m: int = Field(16, ge=2, le=100, description="pgvector HNSW: links per node (m)")
     pgvector_ef_construction: int = Field(64, ge=4, le=1000, description="pgvector HNSW: build breadth")
-    pgvector_ef_search: int = Field(100, ge=1, le=1000, description="pgvector HNSW: search breadth (hnsw.ef_search)")
+    pgvector_ef_search: int = Field(
+        100, ge=1, le=1000, description="pgvector HNSW: search breadth (hnsw.ef_search; at least the depth asked)")
+    pgvector_managed: bool = Field(
+        False, description="set by the service: it writes the vectors itself, in the transaction of their record")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="persistent embedding cache folder")
     static_model: Path = Field(
         default_factory=lambda: default_data_dir() / "static-e5-small",
@@ -154,7 +159,8 @@ class PipelineSettings(BaseSettings):
         """Options for ``recommender.ann.create_ann`` for one side's index (the milvus and pgvector backends')."""
         if self.ann_backend == "pgvector":
             return {"url": self.pgvector_url, "table": f"{self.pgvector_table}_{kind}", "m": self.pgvector_m,
-                    "ef_construction": self.pgvector_ef_construction, "ef_search": self.pgvector_ef_search}
+                    "ef_construction": self.pgvector_ef_construction, "ef_search": self.pgvector_ef_search,
+                    "managed": self.pgvector_managed}
         if self.ann_backend != "milvus":
             return {}
         collection = f"{self.milvus_collection}_{kind}"

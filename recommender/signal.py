@@ -96,10 +96,6 @@ class Signal(ABC):
     @abstractmethod
     def load(self, folder: Path) -> None: ...
 
-    def warm(self, docs: Sequence[Texts]) -> None:  # noqa: B027 - optional: most signals have nothing to precompute
-        """Do the costly, lock-free part of a coming ``upsert`` of these documents now (the dense signal embeds
-        them into its cache), so the upsert that follows under the index's write lock is short."""
-
     def prepare(self) -> None:  # noqa: B027 - optional: most signals have nothing lazy to build
         """Build whatever ``search`` would otherwise build lazily on its first call after a change, so that a
         writer pays for it and not the next reader (a no-op for signals without lazy state)."""

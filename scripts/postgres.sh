@@ -49,7 +49,7 @@ start() {
   ROOT=$(mktemp -d /tmp/techmatch-pg.XXXXXX)
   chmod 755 "$ROOT"
   DATA=$ROOT/data
-  PORT=$(free_port)
+  PORT=${PG_PORT:-$(free_port)}
   [ "$(id -u)" = "0" ] && chown "$OWNER" "$ROOT"
   as_owner "$BIN/initdb" -D "$DATA" -U "$OWNER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$ROOT/initdb.log" 2>&1 \
     || { echo "error: initdb failed, see $ROOT/initdb.log" >&2; exit 1; }

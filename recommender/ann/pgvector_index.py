@@ -1,13 +1,19 @@
-"""pgvector backend: one side's vectors in a table of the service's PostgreSQL database, searched with HNSW.
+"""The pgvector backend: dense vectors in a table of a PostgreSQL database, searched with an HNSW index.
 
-Every process (and machine) that opens the database sees the same vectors, so there is nothing to save,
-replay or ship: a saved folder holds only a manifest naming the table. The service writes a record's
-vector in the same transaction as the record (``write_rows`` / ``delete_rows`` on the request's
-connection, see ``service.core.catalog``); the engine's own ``append`` afterwards is the same upsert and
-changes nothing. Each vector's filter values (``recommender.filters.filter_values``) are columns beside
-it, so a filtered search is one SQL query (``filters_pushdown``). A filtered search is exact (the index
-scan is switched off for it): pgvector 0.6's HNSW filters after the graph walk and could return fewer than
-k of a selective filter's results.
+One table per side (``<prefix>_result``, ``<prefix>_need``): the id, the vector (``vector(dim)``), the
+filter values (field, institution, IP status, TRL: filters are SQL conditions) and ``source_hash``, the
+hash of what the vector was computed from, so a caller can tell a stale vector from a current one without
+re-embedding. The table's comment names the embedding model: vectors of another model are dropped.
+
+Scores are inner products (``vector_ip_ops``, ``<#>``) of L2-normalised vectors, i.e. cosines, as FAISS
+gives. An unfiltered search walks the HNSW graph with ``hnsw.ef_search`` at least the depth asked
+(pgvector returns at most ef_search rows). A filtered search is exact: pgvector 0.6 filters *after* the
+graph walk, so a selective filter would return fewer than k rows; with the filter columns indexed (B-tree)
+PostgreSQL scans only the accepted rows.
+
+``managed``: the table is written by the caller, in its own transactions (``write_rows`` and
+``delete_rows`` on its connection: the service writes a record and its vector in one commit), and this
+object's ``index``, ``append`` and ``delete`` do nothing. Unmanaged (the command line), they write.
 """
 
 from __future__ import annotations
@@ -27,141 +33,183 @@ from sqlalchemy.exc import SQLAlchemyError
 from recommender.ann.base import ANNIndex, IndexLoadError, VectorDatabaseError, write_manifest
 from recommender.filters import FILTER_FIELDS, Metadata, ResultFilters
 
-INSTALL_HINT = ("install it: 'CREATE EXTENSION vector;' as a superuser of that database, after installing the "
-                "package (Debian/Ubuntu: apt-get install postgresql-16-pgvector; or pip install pgserver for a "
-                "PostgreSQL 16 with pgvector)")
-BATCH = 1000
+INSTALL_HINT = ("install it on the database server (Debian/Ubuntu: apt-get install postgresql-16-pgvector, with "
+                "your server's major version), then run CREATE EXTENSION vector; in that database as a superuser "
+                "(or set TECHMATCH_ANN_BACKEND=flat to keep the vectors in FAISS)")
+BATCH = 1000  # rows per INSERT statement
+MIN_PGVECTOR = (0, 5)  # HNSW indexes arrived in pgvector 0.5
 _ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
+_ENSURED: set[tuple[str, str, int, str]] = set()
+_LOCK = threading.Lock()
 
 
 def shared_engine(url: str) -> Engine:
-    """One connection pool per database URL in a process (every side and signal shares it)."""
-    with _ENGINES_LOCK:
+    """One connection pool per database URL in a process (every side shares it)."""
+    with _LOCK:
         if url not in _ENGINES:
             _ENGINES[url] = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
         return _ENGINES[url]
 
 
-def extension_version(engine: Engine) -> str | None:
-    """The installed pgvector version, or None: tries to create the extension first (needs the privilege)."""
+def extension_version(engine: Engine, create: bool = True) -> str | None:
+    """The pgvector version installed in the database, or None; with ``create``, installs the extension
+    first if the server has it and the user may (``CREATE EXTENSION`` needs a superuser or the owner)."""
+    query = text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     with engine.connect() as conn:
-        version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar()
-        if version is None and conn.execute(
+        version = conn.execute(query).scalar()
+        if version is None and create and conn.execute(
                 text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")).scalar():
             try:
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('techmatch pgvector'))"))
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
                 conn.commit()
             except SQLAlchemyError:
                 conn.rollback()
-            version = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar()
+            version = conn.execute(query).scalar()
         return None if version is None else str(version)
 
 
-def require_extension(engine: Engine) -> str:
+def missing_extension(engine: Engine) -> str | None:
+    """Why this database cannot hold the vectors (one line, with what to do), or None if it can."""
+    where = engine.url.render_as_string(hide_password=True)
     version = extension_version(engine)
     if version is None:
-        raise VectorDatabaseError(f"the ann backend 'pgvector' needs the pgvector extension in the database "
-                                  f"{engine.url.render_as_string(hide_password=True)}; {INSTALL_HINT}")
-    return version
+        return f"the database {where} has no pgvector extension (the ann backend 'pgvector' needs it): {INSTALL_HINT}"
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers < MIN_PGVECTOR:
+        return f"the database {where} has pgvector {version}; HNSW needs 0.5 or newer: ALTER EXTENSION vector UPDATE;"
+    return None
 
 
 def _table(name: str, dim: int) -> Table:
     from pgvector.sqlalchemy import Vector
 
     return Table(name, MetaData(), Column("id", Text, primary_key=True), Column("embedding", Vector(dim)),
-                 *(Column(f, Text) for f in FILTER_FIELDS), Column("trl", Integer))
+                 Column("source_hash", Text), *(Column(f, Text) for f in FILTER_FIELDS), Column("trl", Integer))
 
 
 class PgVectorIndex(ANNIndex):
-    """Vectors in the PostgreSQL table ``table`` (HNSW over inner product), shared by every process."""
+    """Vectors in the PostgreSQL table ``table`` (HNSW over inner product), one copy for every process."""
 
     backend = "pgvector"
     filters_pushdown = True
     shared = True
 
     def __init__(self, dim: int, model: str, url: str = "", table: str = "tm_vectors", m: int = 16,
-                 ef_construction: int = 64, ef_search: int = 100) -> None:
+                 ef_construction: int = 64, ef_search: int = 100, managed: bool = False) -> None:
         super().__init__(dim, model)
         if not url.startswith("postgresql"):
             raise VectorDatabaseError("the ann backend 'pgvector' needs a PostgreSQL database URL "
-                                      "(TECHMATCH_DATABASE_URL=postgresql+psycopg://...)")
+                                      "(TECHMATCH_PGVECTOR_URL, or the service's TECHMATCH_DATABASE_URL)")
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,50}", table):
             raise ValueError(f"pgvector table name must be lower-case letters, digits and underscores: '{table}'")
-        self.url, self.table_name = url, table
-        self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+        self.url, self.table_name, self.managed = url, table, managed
+        self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
         self.engine = shared_engine(url)
-        require_extension(self.engine)
         self.table = _table(table, dim)
-        self._ensure()
+        try:
+            self._ensure()
+        except SQLAlchemyError as exc:
+            raise VectorDatabaseError(f"cannot open the pgvector table '{table}': {str(exc).splitlines()[0]}") from None
 
     # -- the table ---------------------------------------------------------------------------------
     def _ensure(self) -> None:
+        """Create the table and its indexes if missing (once per process); another model's vectors go."""
+        key = (self.url, self.table_name, self.dim, self.model)
+        if key in _ENSURED:
+            return
+        problem = missing_extension(self.engine)
+        if problem:
+            raise VectorDatabaseError(problem)
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": self.table_name})
-            existing = conn.execute(text(
-                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                "WHERE attrelid = to_regclass(:t) AND attname = 'embedding'"), {"t": self.table_name}).scalar()
-            if existing is not None and existing != f"vector({self.dim})":
-                conn.execute(text(f'DROP TABLE "{self.table_name}"'))  # another model's vectors: rebuilt
-                existing = None
-            if existing is None:
+            found = conn.execute(text(
+                "SELECT format_type(atttypid, atttypmod), obj_description(attrelid, 'pg_class') FROM pg_attribute "
+                "WHERE attrelid = to_regclass(:t) AND attname = 'embedding'"), {"t": self.table_name}).first()
+            if found is not None and found[0] != f"vector({self.dim})":
+                conn.execute(text(f'DROP TABLE "{self.table_name}"'))  # another dimension: another model
+                found = None
+            if found is None:
                 self.table.create(conn)
-                self._create_indexes(conn)
+                self.create_indexes(conn)
+            elif found[1] != self.model:
+                conn.execute(text(f'TRUNCATE "{self.table_name}"'))  # another model's vectors are no use
+            if found is None or found[1] != self.model:
+                conn.execute(text(f'COMMENT ON TABLE "{self.table_name}" IS ' + _literal(self.model)))
+        _ENSURED.add(key)
 
-    def _create_indexes(self, conn: Connection) -> None:
+    def create_indexes(self, conn: Connection) -> None:
+        """The HNSW index and one B-tree per filter column (idempotent)."""
         name = self.table_name
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))  # the HNSW build's graph fits in memory
         conn.execute(text(f'CREATE INDEX IF NOT EXISTS "{name}_hnsw" ON "{name}" USING hnsw '
-                          f"(embedding vector_ip_ops) WITH (m = {int(self.m)}, "
-                          f"ef_construction = {int(self.ef_construction)})"))
+                          f"(embedding vector_ip_ops) WITH (m = {self.m}, ef_construction = {self.ef_construction})"))
         for column in (*FILTER_FIELDS, "trl"):
             conn.execute(text(f'CREATE INDEX IF NOT EXISTS "{name}_{column}" ON "{name}" ("{column}")'))
 
+    def drop_graph(self, conn: Connection) -> None:
+        """Drop the HNSW index before a bulk load into an empty table (built once afterwards: faster)."""
+        conn.execute(text(f'DROP INDEX IF EXISTS "{self.table_name}_hnsw"'))
+
     @staticmethod
-    def _rows(ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None) -> list[dict[str, Any]]:
+    def _rows(ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None,
+              hashes: Sequence[str | None] | None) -> list[dict[str, Any]]:
         rows = []
         for i, (doc_id, vector) in enumerate(zip(ids, np.asarray(vectors, dtype=np.float32))):
             values = dict(metadata[i]) if metadata is not None else {}
             trl = values.get("trl")
-            rows.append({"id": str(doc_id), "embedding": vector,
-                         **{f: values.get(f) for f in FILTER_FIELDS},
+            rows.append({"id": str(doc_id), "embedding": vector, "source_hash": hashes[i] if hashes else None,
+                         **{f: None if values.get(f) is None else str(values[f]) for f in FILTER_FIELDS},
                          "trl": trl if isinstance(trl, int) and not isinstance(trl, bool) else None})
-        return rows
+        return sorted(rows, key=lambda r: r["id"])  # one lock order for concurrent writers of the same ids
 
-    def write_rows(self, conn: Connection, ids: Sequence[str], vectors: np.ndarray,
-                   metadata: Metadata | None = None) -> None:
-        """Insert or replace these vectors on ``conn`` (the caller's transaction: the service's write)."""
-        rows = self._rows(ids, vectors, metadata)
+    def write_rows(self, conn: Connection, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None,
+                   hashes: Sequence[str | None] | None = None) -> None:
+        """Insert or replace these vectors on ``conn``, in the caller's transaction."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(ids) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors have dimension {vectors.shape[1]}, the index dimension {self.dim}")
+        rows = self._rows(ids, vectors, metadata, hashes)
+        columns = ("embedding", "source_hash", *FILTER_FIELDS, "trl")
         for start in range(0, len(rows), BATCH):
             stmt = insert(self.table).values(rows[start:start + BATCH])
-            changed = {c: stmt.excluded[c] for c in ("embedding", *FILTER_FIELDS, "trl")}
-            distinct = self.table.c.embedding.is_distinct_from(stmt.excluded.embedding)
-            for c in (*FILTER_FIELDS, "trl"):
-                distinct = distinct | self.table.c[c].is_distinct_from(stmt.excluded[c])
-            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changed, where=distinct))
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={c: stmt.excluded[c] for c in columns}))
 
     def delete_rows(self, conn: Connection, ids: Sequence[str]) -> int:
-        """Remove these ids on ``conn`` (the caller's transaction)."""
+        """Remove these ids on ``conn``, in the caller's transaction; returns how many were there."""
         removed = 0
-        ids = [str(i) for i in ids]
+        ids = sorted(str(i) for i in ids)
         for start in range(0, len(ids), BATCH):
             removed += conn.execute(delete(self.table).where(self.table.c.id.in_(ids[start:start + BATCH]))).rowcount
         return removed
 
+    def hashes(self, conn: Connection) -> dict[str, str | None]:
+        """Every stored id with its ``source_hash`` (what a caller compares with its records)."""
+        return dict(conn.execute(select(self.table.c.id, self.table.c.source_hash)).all())
+
     # -- ANNIndex ----------------------------------------------------------------------------------
     def index(self, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None) -> None:
-        """Replace the table's contents: loaded without the HNSW index, which is then built once (faster)."""
+        """Replace the table's contents (loaded without the HNSW index, which is then built once)."""
+        if self.managed:
+            return
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1) if len(ids) else vectors
+        if len(ids) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors have dimension {vectors.shape[1]}, the index dimension {self.dim}")
         with self.engine.begin() as conn:
-            conn.execute(text(f'DROP INDEX IF EXISTS "{self.table_name}_hnsw"'))
+            self.drop_graph(conn)
             conn.execute(text(f'TRUNCATE "{self.table_name}"'))
             self.write_rows(conn, ids, vectors, metadata)
-            self._create_indexes(conn)
+            self.create_indexes(conn)
 
     def append(self, ids: Sequence[str], vectors: np.ndarray, metadata: Metadata | None = None) -> None:
+        if self.managed or not len(ids):
+            return
         with self.engine.begin() as conn:
             self.write_rows(conn, ids, vectors, metadata)
 
     def delete(self, ids: Sequence[str]) -> int:
+        if self.managed or not ids:
+            return 0
         with self.engine.begin() as conn:
             return self.delete_rows(conn, ids)
 
@@ -174,26 +222,25 @@ class PgVectorIndex(ANNIndex):
         t = self.table
         conditions = []
         active = filters is not None and filters.active()
-        if active:
-            for name, value in filters.conditions().items():
-                if name == "trl_min":
-                    conditions.append(t.c.trl >= value)
-                elif name == "trl_max":
-                    conditions.append(t.c.trl <= value)
-                else:
-                    conditions.append(t.c[name] == value)
+        for name, value in (filters.conditions().items() if active else ()):
+            if name == "trl_min":
+                conditions.append(t.c.trl >= value)
+            elif name == "trl_max":
+                conditions.append(t.c.trl <= value)
+            else:
+                conditions.append(t.c[name] == value)
         out = []
         try:
             with self.engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.ef_search), min(k, 1000))}"))
-                if active:  # exact: HNSW in pgvector 0.6 filters after the walk (see the module's docstring)
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, k), 1000)}"))
+                if active:  # exact among the accepted rows (see the module's docstring)
                     conn.execute(text("SET LOCAL enable_indexscan = off"))
                 for q in queries:
                     distance = t.c.embedding.max_inner_product(q)  # <#>: the negative inner product
                     rows = conn.execute(select(t.c.id, distance).where(*conditions).order_by(distance).limit(k))
                     out.append([(doc_id, -float(d)) for doc_id, d in rows])
         except SQLAlchemyError as exc:
-            raise VectorDatabaseError(f"pgvector search failed: {exc.__class__.__name__}: {exc}") from None
+            raise VectorDatabaseError(f"pgvector search failed: {str(exc).splitlines()[0]}") from None
         return out
 
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
@@ -231,15 +278,19 @@ class PgVectorIndex(ANNIndex):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_manifest(folder, {"kind": "ann", "backend": self.backend, "model": self.model, "dim": self.dim,
-                                "table": self.table_name, "m": self.m, "ef_construction": self.ef_construction,
-                                "ef_search": self.ef_search}, [])
+                                "table": self.table_name, "m": self.m, "ef_construction": self.ef_construction}, [])
 
     @classmethod
     def load(cls, folder: Path, info: dict[str, Any], url: str = "", **options: Any) -> PgVectorIndex:
         """Reconnect to the table the manifest names, in the database the settings give (``url``)."""
         if not url:
-            raise IndexLoadError(f"{folder}: a pgvector index needs the database URL (TECHMATCH_DATABASE_URL)")
-        return cls(int(info["dim"]), info["model"], url, str(info.get("table", options.get("table", "tm_vectors"))),
+            raise IndexLoadError(f"{folder}: a pgvector index needs the database URL (TECHMATCH_PGVECTOR_URL)")
+        return cls(int(info["dim"]), info["model"], url, str(options.get("table", info.get("table", "tm_vectors"))),
                    int(options.get("m", info.get("m", 16))),
                    int(options.get("ef_construction", info.get("ef_construction", 64))),
-                   int(options.get("ef_search", info.get("ef_search", 100))))
+                   int(options.get("ef_search", 100)), bool(options.get("managed", False)))
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal (COMMENT ON takes no bound parameter)."""
+    return "'" + value.replace("'", "''") + "'"

@@ -48,6 +48,13 @@ def _sessions(db: str | None, home: Path | None):
     return settings, make_sessions(engine)
 
 
+def _pipeline(settings, sessions):
+    """The pipeline settings of the service on this database: pgvector where it can (``service.core.vectors``)."""
+    from service.core.vectors import choose_backend
+
+    return choose_backend(settings.pipeline, sessions.kw["bind"])
+
+
 def _sqlite_file(url: str) -> Path | None:
     """The file of an SQLite database URL (None for a server database or an in-memory one)."""
     from sqlalchemy.engine import make_url
@@ -94,6 +101,7 @@ def serve(
     # Open the database (and bring its tables up to date) here, so a wrong URL or a damaged file is one line
     # from the command instead of a traceback from the server's startup.
     settings, sessions = _sessions(db, home)
+    _pipeline(settings, sessions)  # pgvector chosen but missing: one line, before any worker starts
     sessions.kw["bind"].dispose()
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
@@ -114,7 +122,7 @@ def reindex(db: DbOpt = None, home: HomeOpt = None) -> None:
 
     settings, sessions = _sessions(db, home)
     start = time.perf_counter()
-    report = IndexSync(settings.resolved_index_dir, settings.pipeline).rebuild(sessions)
+    report = IndexSync(settings.resolved_index_dir, _pipeline(settings, sessions)).rebuild(sessions)
     typer.echo(f"reindexed {report.upserted['result']} results and {report.upserted['need']} needs "
                f"in {time.perf_counter() - start:.1f}s -> {settings.resolved_index_dir}")
 
@@ -225,7 +233,7 @@ def load_demo(
     start = time.perf_counter()
     settings, sessions = _sessions(db, home)
     world = generate_world(seed=seed, n_results=DEMO_SIZES[size], n_needs=DEMO_NEEDS[size])
-    sync = IndexSync(settings.resolved_index_dir, settings.pipeline)
+    sync = IndexSync(settings.resolved_index_dir, _pipeline(settings, sessions))
     with sessions() as session:
         upsert_enterprises(session, world.enterprises)
         upsert_funds(session, world.funds)
