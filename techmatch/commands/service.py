@@ -199,6 +199,50 @@ def db_current(db: DbOpt = None, home: HomeOpt = None) -> None:
                f" (newest: {head_revision()})")
 
 
+@db_app.command("migrate")
+def db_migrate(
+    to: Annotated[str, typer.Option("--to", help="the new database: postgresql+psycopg://user:password@host/db")],
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Move this deployment's data (accounts, keys, needs, results, decisions, feedback, judgements, ...) to
+    another database, empty, then index it there: with pgvector the vectors go into that database too.
+    Stop the service first; afterwards serve with TECHMATCH_DATABASE_URL set to the new database."""
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    from service.core.db import describe, make_engine, make_sessions
+    from service.core.sync import IndexSync
+    from service.core.transfer import TargetNotEmpty, copy_database
+    from service.core.vectors import choose_backend
+
+    start = time.perf_counter()
+    settings, sessions = _sessions(db, home)
+    source = sessions.kw["bind"]
+    try:
+        target_url = make_url(to)
+    except Exception:
+        raise UserError(f"--to is not a database URL: '{to}' (e.g. postgresql+psycopg://user@host/techmatch)") from None
+    if target_url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise UserError(f"--to must be a postgresql+psycopg:// (or sqlite:///) URL, got '{describe(to)}'")
+    if target_url.render_as_string(hide_password=False) == source.url.render_as_string(hide_password=False):
+        raise UserError("--to names the database being moved: give the new one")
+    try:
+        target = make_engine(to)
+    except Exception as exc:  # driver errors: unreachable server, bad credentials, no such database
+        raise UserError(f"cannot open the target database: {str(exc).splitlines()[0]}") from None
+    try:
+        report = copy_database(source, target)
+    except TargetNotEmpty as exc:
+        raise UserError(str(exc)) from None
+    typer.echo(f"copied {report.summary()} -> {describe(to)}")
+    pipeline = choose_backend(settings.pipeline, target)
+    indexed = IndexSync(settings.resolved_index_dir, pipeline).rebuild(make_sessions(target))
+    where = "pgvector, in that database" if pipeline.ann_backend == "pgvector" else f"{pipeline.ann_backend} (FAISS)"
+    typer.echo(f"indexed {indexed.upserted['result']} results and {indexed.upserted['need']} needs; dense vectors in "
+               f"{where} ({time.perf_counter() - start:.1f}s). Serve it with TECHMATCH_DATABASE_URL={describe(to)}")
+
+
 @feedback_app.command("export")
 def feedback_export(
     out: Annotated[Path, typer.Option("--out", help="file to write: .jsonl (for learning), .csv or .xlsx")],
