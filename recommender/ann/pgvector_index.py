@@ -6,10 +6,10 @@ hash of what the vector was computed from, so a caller can tell a stale vector f
 re-embedding. The table's comment names the embedding model: vectors of another model are dropped.
 
 Scores are inner products (``vector_ip_ops``, ``<#>``) of L2-normalised vectors, i.e. cosines, as FAISS
-gives. An unfiltered search walks the HNSW graph with ``hnsw.ef_search`` at least the depth asked
-(pgvector returns at most ef_search rows). A filtered search is exact: pgvector 0.6 filters *after* the
-graph walk, so a selective filter would return fewer than k rows; with the filter columns indexed (B-tree)
-PostgreSQL scans only the accepted rows.
+gives. An unfiltered search walks the HNSW graph with ``hnsw.ef_search`` at least the depth asked (pgvector
+returns at most ef_search rows, and ef_search is at most 1,000: a deeper search is exact). A filtered search
+is exact: pgvector 0.6 filters *after* the graph walk, so a selective filter would return fewer than k rows;
+with the filter columns indexed (B-tree) PostgreSQL scans only the accepted rows.
 
 ``managed``: the table is written by the caller, in its own transactions (``write_rows`` and
 ``delete_rows`` on its connection: the service writes a record and its vector in one commit), and this
@@ -37,6 +37,7 @@ INSTALL_HINT = ("install it on the database server (Debian/Ubuntu: apt-get insta
                 "your server's major version), then run CREATE EXTENSION vector; in that database as a superuser "
                 "(or set TECHMATCH_ANN_BACKEND=flat to keep the vectors in FAISS)")
 BATCH = 1000  # rows per INSERT statement
+MAX_EF_SEARCH = 1000  # pgvector's limit: an HNSW walk returns at most ef_search rows, so deeper searches are exact
 MIN_PGVECTOR = (0, 5)  # HNSW indexes arrived in pgvector 0.5
 _ENGINES: dict[str, Engine] = {}
 _ENSURED: set[tuple[str, str, int, str]] = set()
@@ -232,8 +233,8 @@ class PgVectorIndex(ANNIndex):
         out = []
         try:
             with self.engine.begin() as conn:
-                conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, k), 1000)}"))
-                if active:  # exact among the accepted rows (see the module's docstring)
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, k), MAX_EF_SEARCH)}"))
+                if active or k > MAX_EF_SEARCH:  # exact (among the accepted rows): see the module's docstring
                     conn.execute(text("SET LOCAL enable_indexscan = off"))
                 for q in queries:
                     distance = t.c.embedding.max_inner_product(q)  # <#>: the negative inner product
