@@ -446,6 +446,16 @@ def campaign_decision_of(session: Session, result_id: str) -> list[tuple[Campaig
     return [(c, d) for c, d in rows]
 
 
+def latest_decisions(session: Session, result_ids: Sequence[str]) -> dict[str, str]:
+    """The newest campaign decision on each of these results (the shortlist table shows it beside each row)."""
+    if not result_ids:
+        return {}
+    rows = session.execute(select(CampaignDecisionRow.result_id, CampaignDecisionRow.decision)
+                           .where(CampaignDecisionRow.result_id.in_(list(result_ids)))
+                           .order_by(CampaignDecisionRow.id)).all()
+    return {rid: decision for rid, decision in rows}
+
+
 def scope_choices(session: Session) -> dict[str, list[str]]:
     """The fields and institutions a campaign can be scoped to."""
     def distinct(column) -> list[str]:

@@ -1,5 +1,5 @@
 """Review campaign pages through a TestClient on the fixture world (issue 20): a campaign opened from the form,
-a decision with a note, the result page showing it beside the push list, the downloads of what was found (CSV
+a decision with a note, the result page and the shortlist table showing it, the downloads of what was found (CSV
 and Excel with the push sheet, as the shortlist's), and bad form input answered with a Chinese page."""
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def test_a_decision_reaches_the_result_page_and_the_downloads(workbench: Workben
     assert 'data-testid="result-reviews"' in page and "可转化" in page and "页面评审" in page
     status = client.get(f"/web/campaigns/{campaign}").text
     assert 'data-testid="gain-curve"' in status and "拐点法" in status and "王经理" in status
+
+    assert _post(client, "/web/shortlist", {"top": "20"}, page="/web/shortlist").status_code == 303
+    deadline = time.monotonic() + 120
+    while 'data-testid="shortlist"' not in (table := client.get("/web/shortlist").text):
+        assert time.monotonic() < deadline, "the shortlist job did not finish"
+        time.sleep(0.2)
+    assert 'data-testid="shortlist-review"' in table and "评审：可转化" in table  # the shortlist shows the decision
 
     body = client.get(f"/web/campaigns/{campaign}/export.csv")
     assert body.status_code == 200 and body.headers["content-type"].startswith("text/csv")

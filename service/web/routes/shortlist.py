@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from recommender.triage.export import write_csv, write_xlsx
 from service.api.deps import ServicesDep, SessionDep
+from service.core.campaigns import latest_decisions
 from service.core.errors import ServiceError
 from service.core.jobs import (
     MAX_SHORTLIST_TOP,
@@ -59,7 +60,8 @@ def shortlist_page(request: Request, session: SessionDep, found: BrokerDep, sort
     last = latest_job(session, SHORTLIST)
     return render(request, "shortlist.html", nav="shortlist", job=job, running=running,
                   failed=last if last is not None and last.state in ("failed", "interrupted") else None,
-                  rows=rows, pager=pager, sort=key, descending=descending, max_top=MAX_SHORTLIST_TOP,
+                  rows=rows, reviews=latest_decisions(session, [r["result_id"] for r in rows]),
+                  pager=pager, sort=key, descending=descending, max_top=MAX_SHORTLIST_TOP,
                   default_top=(job.params.get("top") if job else None) or 100)
 
 
