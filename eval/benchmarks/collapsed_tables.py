@@ -78,6 +78,16 @@ def figures(qrels: Qrels, run: Run, group_of: dict[str, str]) -> dict[str, float
     return {k: round(float(v), 4) for k, v in out.items()}
 
 
+def paired(qrels: Qrels, a: Run, b: Run, group_of: dict[str, str]) -> dict[str, float]:
+    """Paired t-test p-values over the needs, collapsed nDCG@10 and recall@100 of run b against run a."""
+    from scipy.stats import ttest_rel
+
+    grouped_qrels = collapse(qrels, {}, group_of)[0]
+    _, x = per_query_scores(grouped_qrels, top(collapse(qrels, a, group_of)[1]), MIN_GRADE, list(KEYS))
+    _, y = per_query_scores(grouped_qrels, top(collapse(qrels, b, group_of)[1]), MIN_GRADE, list(KEYS))
+    return {k: round(float(ttest_rel(y[k], x[k]).pvalue), 4) for k in KEYS}
+
+
 def fuse(hits: dict[str, dict[str, list]], weights: dict[str, float], k: int, depth: int) -> Run:
     """The RRF run of each need's signal lists, each cut at ``depth``, kept to its top 1,000 (collapsing must
     still find 100 groups)."""
@@ -160,13 +170,13 @@ def main(
         for q, found in zip(wanted, index.signals[name].search(expanded, 1000)):
             prf[q][f"{name}:prf"] = found
     plain = {q: {s: h[s] for s in index.signals} for q, h in hits.items()}
+    both = fuse({q: plain[q] | prf[q] for q in wanted}, {}, index.rrf_k, index.depth)
+    instead = fuse({q: {"dense": plain[q]["dense"]} | prf[q] for q in wanted}, {}, index.rrf_k, index.depth)
     table["query expansion"] = {
-        f"hybrid + BM25 and char on the expanded query (top {PRF_TOP} titles)": figures(
-            qrels, fuse({q: plain[q] | prf[q] for q in wanted}, {}, index.rrf_k, index.depth), group_of),
-        "dense + BM25 and char on the expanded query only": figures(
-            qrels, fuse({q: {"dense": plain[q]["dense"]} | prf[q] for q in wanted}, {}, index.rrf_k, index.depth),
-            group_of),
+        f"hybrid + BM25 and char on the expanded query (top {PRF_TOP} titles)": figures(qrels, both, group_of),
+        "dense + BM25 and char on the expanded query only": figures(qrels, instead, group_of),
     }
+    table["p, expanded-only vs default, collapsed (paired t-test)"] = paired(qrels, default, instead, group_of)
     oof, best, chosen = tuned_first_stage(hits, qrels, group_of, folds)
     table["tuned mix"] = {
         "chosen on the other needs (out of fold, by need)": figures(qrels, oof, group_of),
