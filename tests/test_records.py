@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recommender.records import RecordFileError, load_records
+from recommender.records import RecordFileError, load_records, parse_record
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
@@ -105,3 +105,14 @@ def test_unsupported_and_missing_files(tmp_path: Path):
     assert "unsupported file type" in error_text(write(tmp_path, "r.txt", "x"))
     assert "does not exist" in error_text(tmp_path / "nope.jsonl")
     assert "not a readable Excel" in error_text(write(tmp_path, "bad.xlsx", "not a workbook"))
+
+
+def test_nul_characters_and_unpaired_surrogates_are_dropped_from_every_text():
+    """Neither is text, and PostgreSQL stores neither: a record means the same on SQLite and PostgreSQL."""
+    raw = {"id": "R\x001", "title": "固态\x00电池", "abstract": "a\ud800b", "field": "新能源\x00",
+           "k\x00": ["x\x00", {"y": "\udc00"}]}
+    record, problems = parse_record(raw, "result", "f", "line 1")
+    assert problems == [] and record is not None
+    assert (record.id, record.title, record.body) == ("R1", "固态电池", "a?b")
+    assert record.extra == {"field": "新能源", "k": ["x", {"y": "?"}]}
+    assert parse_record({"id": "R2", "title": "\x00"}, "result", "f", "line 2")[1][0].field == "title"

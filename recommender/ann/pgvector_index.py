@@ -48,8 +48,17 @@ def shared_engine(url: str) -> Engine:
     """One connection pool per database URL in a process (every side shares it)."""
     with _LOCK:
         if url not in _ENGINES:
-            _ENGINES[url] = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            _ENGINES[url] = create_engine(url, pool_size=4, max_overflow=12, pool_pre_ping=True)
         return _ENGINES[url]
+
+
+def release(url: str) -> None:
+    """Close the pool of this database URL (a service that stops; tests that open many databases)."""
+    with _LOCK:
+        engine = _ENGINES.pop(url, None)
+        _ENSURED.difference_update({key for key in _ENSURED if key[0] == url})
+    if engine is not None:
+        engine.dispose()
 
 
 def extension_version(engine: Engine, create: bool = True) -> str | None:

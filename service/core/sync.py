@@ -14,6 +14,10 @@ costs its commit and the in-memory change. A search does not replay this process
 still in flight (not yet acknowledged): those are applied by the writing request, and a search that
 waited for them would wait behind a save.
 
+On PostgreSQL with pgvector the dense vectors are not in the folder at all: they are written in the
+transaction of their record (``service.core.vectors``) and every process searches that one table, so a
+replay changes only the in-process signals (BM25, TF-IDF) and the records they rank.
+
 Everything about the index itself (its folder, its lock, how a change is applied) is the engine's
 (``recommender.engine``); this module only decides what to apply, from the database.
 """
@@ -233,6 +237,8 @@ class IndexSync:
         if self._writer_lock:
             self._writer_lock.close()
         self._writer_lock = None
+        if self.vectors is not None:
+            self.vectors.close()
 
     def writing(self, seqs: Sequence[int]) -> None:
         """This process committed (or is committing) these change-log numbers and will replay them itself."""

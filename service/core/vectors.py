@@ -24,10 +24,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from recommender.ann.pgvector_index import PgVectorIndex, missing_extension
+from recommender.ann.pgvector_index import PgVectorIndex, missing_extension, release
 from recommender.dense import DenseSignal
 from recommender.errors import UserError
 from recommender.filters import filter_values
@@ -39,6 +39,7 @@ from service.core.rows import ROWS, record_hash, row_record
 
 log = logging.getLogger("techmatch.service")
 REPAIR_BATCH = 1000
+REPAIR_LOCK = 7_261_003  # any constant: the advisory lock of one repairing process
 BULK_LOAD = 2000  # an empty table given at least this many vectors builds its HNSW graph once, afterwards
 
 
@@ -111,8 +112,26 @@ class VectorStore:
             table.write_rows(conn, [r.id for r in upserts], vectors, [filter_values(r) for r in upserts],
                              [record_hash(r, kind) for r in upserts])
 
+    def close(self) -> None:
+        """Close the tables' connection pool (the service stops)."""
+        release(self.settings.pgvector_url)
+        self._signals.clear()
+
     def repair(self, sessions: sessionmaker[Session], kind: Kind) -> tuple[int, int]:
-        """Bring the side's table in step with its stored records: (vectors written, vectors removed)."""
+        """Bring the side's table in step with its stored records: (vectors written, vectors removed).
+
+        One process repairs at a time (a session advisory lock): workers starting together embed once, the
+        later ones find nothing left to do."""
+        table = self._table(kind)
+        with table.engine.connect() as guard:
+            guard.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REPAIR_LOCK})
+            try:
+                return self._repair(sessions, kind)
+            finally:
+                guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REPAIR_LOCK})
+                guard.commit()
+
+    def _repair(self, sessions: sessionmaker[Session], kind: Kind) -> tuple[int, int]:
         row_type, table = ROWS[kind], self._table(kind)
         with sessions() as session:
             stored = dict(session.execute(select(row_type.id, row_type.content_hash)).all())

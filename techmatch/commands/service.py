@@ -71,8 +71,9 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="critical, error, warning, info, debug or trace")
                          ] = "info",
     workers: Annotated[int, typer.Option("--workers", min=1, max=32, help=(
-        "worker processes; each holds its own index, kept in step with the others through the database's "
-        "change log (more throughput when one process is bound by its interpreter)"))] = 1,
+        "worker processes; each holds its own index (on PostgreSQL with pgvector all but the dense vectors, one "
+        "table for all), kept in step with the others through the database's change log (more throughput when "
+        "one process is bound by its interpreter)"))] = 1,
 ) -> None:
     """Start the HTTP API (docs at /docs) on the embedded default or the database given."""
     import os

