@@ -63,7 +63,10 @@ class DenseSignal(Signal):
     def stage(
         self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None, deletes: Sequence[str] = (),
     ) -> Commit:
-        """Embed before the write lock (the encoder is most of a write's cost); the commit only adds vectors."""
+        """Embed before the write lock (the encoder is most of a write's cost); the commit only adds vectors.
+        A table the service manages (pgvector) already holds the vectors, written with their records: nothing to do."""
+        if self.ann.managed:
+            return lambda: None
         vectors = self.embedder.embed_passages([self._text(d) for d in docs]) if ids else None
 
         def commit() -> None:

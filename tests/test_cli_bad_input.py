@@ -273,7 +273,7 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
         "option out of range": ("users create --home {home} --username li --role admin --password long-enough-1",
                                 "unknown role 'admin'"),
         "password too short": ("users create --home {home} --username li --role broker --password short",
-                               "at least 8 characters"),
+                               "at least 10 characters"),
         "damaged database": ("users create --home {damaged_home} --username li --role broker --password "
                              "long-enough-1", "cannot open the database"),
     },
@@ -303,6 +303,9 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
     "users set-password": {
         "unknown id": ("users set-password --home {home} --username nobody --password long-enough-1",
                        "no user 'nobody'"),
+    },
+    "users set-admin": {
+        "unknown id": ("users set-admin --home {home} --username nobody", "no user 'nobody'"),
     },
 }
 

@@ -72,7 +72,7 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoints(trained):
     again = encoder.fine_tune(examples, CONFIG, work, progress=False)  # every epoch saved: nothing left to run
     # the resumed run reports the checkpointed training time (not the near-zero time it ran itself); the first
     # run's own total also counts the last checkpoint's save, so the two agree only up to that
-    assert again["epoch_losses"] == log["epoch_losses"] and again["seconds"] >= 0.8 * log["seconds"] > 0
+    assert again["epoch_losses"] == log["epoch_losses"] and again["seconds"] >= 0.5 * log["seconds"] > 0
     assert all(np.array_equal(state[k].numpy(), v.numpy()) for k, v in encoder.tuned_state().items())
 
 

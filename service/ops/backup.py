@@ -91,7 +91,20 @@ def _pg_env(url: URL) -> dict[str, str]:
 
 
 def _pg_tool(name: str) -> str:
-    found = shutil.which(name)
+    """PostgreSQL's client program: from the folder TECHMATCH_PG_BIN if set (only there), else the one bundled
+    with the ``pgserver`` package when it is installed (PostgreSQL 16, the single-machine server this project
+    documents; a client older than its server refuses to dump it), else the one on PATH."""
+    chosen = os.environ.get("TECHMATCH_PG_BIN")
+    if chosen is not None:
+        found = str(Path(chosen) / name) if os.access(Path(chosen) / name, os.X_OK) else None
+    else:
+        try:
+            import pgserver  # optional: the dev extra
+
+            bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+            found = str(bundled) if os.access(bundled, os.X_OK) else shutil.which(name)
+        except ImportError:
+            found = shutil.which(name)
     if found is None:
         raise UserError(f"{name} not found: a PostgreSQL database is backed up and restored with PostgreSQL's "
                         f"client tools (apt-get install postgresql-client, of the server's major version or newer)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import fixture_rows
+from conftest import fixture_rows, fresh_pg_database
 from typer.testing import CliRunner
 
 from service.core.db import make_engine, make_sessions
@@ -123,7 +123,6 @@ def test_two_serve_processes_on_postgresql_search_one_pgvector_index(tmp_path: P
     """PostgreSQL + pgvector (chosen by itself): the vectors are written in the transaction of their record,
     in one table both workers search, so neither replays anything for the dense signal: each worker's dense
     answer comes from the table the write committed to (the lexical signals follow the change log)."""
-    from conftest import fresh_pg_database
     from sqlalchemy import create_engine, text
 
     db = fresh_pg_database()

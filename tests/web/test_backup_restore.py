@@ -61,6 +61,7 @@ def test_backup_of_a_running_service_restores_to_the_same_matches(site, tmp_path
 
 def test_a_postgresql_backup_without_pg_dump_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump on it
+    monkeypatch.setenv("TECHMATCH_PG_BIN", str(tmp_path))  # nor where the tools are looked for first
     code, out = techmatch("backup", str(tmp_path / "b"), "--db", "postgresql+psycopg://u@127.0.0.1:1/x",
                           "--home", str(tmp_path / "home"))
     assert code == 2 and "pg_dump not found" in out and "postgresql-client" in out

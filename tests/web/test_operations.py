@@ -23,9 +23,10 @@ from service.ops.logs import log_config
 
 BASE_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
                 "referrer-policy": "strict-origin-when-cross-origin"}
-IDS = {"need_id": "N1", "result_id": "R1", "enterprise_id": "E1", "fund_id": "F1"}
+IDS = {"need_id": "N1", "result_id": "R1", "enterprise_id": "E1", "fund_id": "F1", "campaign_id": "1"}
 BROKER_PAGES = ["/web/dashboard", "/web/needs", "/web/needs/N1", "/web/needs/N1/edit", "/web/needs/new", "/web/results",
-                "/web/results/R1", "/web/shortlist", "/web/feedback", "/web/upload", "/web/feedback.csv"]
+                "/web/results/R1", "/web/shortlist", "/web/feedback", "/web/upload", "/web/feedback.csv",
+                "/web/campaigns", "/web/audit", "/web/admin/users", "/web/account/password"]
 
 
 def check(response, where: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from webtools import cli, sign_in
 
 pytestmark = pytest.mark.browser
-SECOND_BROKER = ("review-broker-2", "review-broker-2026")
+SECOND_BROKER = ("review-broker-2", "qinling-review-desk-47")
 
 
 def _small_institution(base: str, key: str) -> tuple[str, int]:
