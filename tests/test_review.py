@@ -83,7 +83,7 @@ def test_market_columns_fade_with_transferable_decisions_and_blocks_are_named():
     assert {"chars", "words", "prior", "extra:readiness"} <= set(features.blocks)
     a, b = features.blocks["words"]
     assert features.matrix[:, a:b].nnz > 0  # jieba's words are there beside the characters
-    loop = ReviewLoop(features, prior_half=2)
+    loop = ReviewLoop(features, prior_half=2, market_check=False)
     p = features.blocks["prior"][0]
     assert loop.prior_scale() == 1.0 and loop.design() is features.matrix
     loop.decide_many([(ids[0], 1), (ids[10], 1), (ids[1], 0)])
@@ -91,7 +91,12 @@ def test_market_columns_fade_with_transferable_decisions_and_blocks_are_named():
     scaled = loop.design()
     np.testing.assert_allclose(scaled[:, p].toarray(), 0.5 * features.matrix[:, p].toarray())
     np.testing.assert_allclose(scaled[:, :p].toarray(), features.matrix[:, :p].toarray())  # text untouched
-    assert ReviewLoop(features, prior_half=None).prior_scale() == 1.0
+    assert ReviewLoop(features, prior_half=None, market_check=False).prior_scale() == 1.0
+    checked = ReviewLoop(features, prior_half=None)  # the default: weighted by the prior's AUC on the decisions
+    checked.decide_many([(ids[i], 1) for i in (50, 51, 52)] + [(ids[i], 0) for i in (0, 1, 2)])
+    assert checked.prior_scale() == 1.0  # the prior (rising with the row) orders them perfectly
+    checked.decide_many([(ids[i], 0) for i in (57, 58, 59)])
+    assert checked.prior_scale() == 0.0  # now no better than chance
 
 
 def test_every_classifier_learns_and_the_svm_still_gives_an_estimate():

@@ -6,9 +6,11 @@ labelled not transferable (in a pool where a few percent are transferable this i
 it keeps the first refits from overfitting to two decisions). Decided negatives beyond ``max_negatives`` are
 sampled (the most recent ones are always kept), which bounds the fit at any campaign length: the refit
 budget is 2 s at 30,000 results (``eval/benchmarks/review_speed.py``). What the one-shot triage knows (its
-score, the needs' strengths, readiness, pull) leads the first refits and fades as transferable decisions
-accumulate (``prior_half``): on a label the market does not mean (a discipline) it would otherwise keep
-costing reads, and where it does mean it the decisions have learnt it by then (eval/benchmarks/REVIEW.md).
+score, the needs' strengths, readiness, pull) leads the first refits; once three results of each kind are
+decided its columns are weighted by how well the one-shot score tells them apart (2 AUC - 1, 0 at chance):
+on a label the market does not mean (a discipline) it would otherwise keep costing reads, and where it does
+mean it (the demo world) it keeps its weight. ``prior_half`` can also fade it with the transferable decisions
+(measured, not the default: eval/benchmarks/REVIEW.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.metrics import roc_auc_score
 
 from recommender.review.classifier import DEFAULT_CLASSIFIER, Classifier, new_classifier
 from recommender.review.features import ReviewFeatures
@@ -27,7 +30,9 @@ from recommender.review.stopping import RecallEstimate, estimate_recall
 PSEUDO_NEGATIVES = 0  # BMI draws 100; on bdci2019 dev they cost reads (1,755 vs 1,677 to 80%)
 MAX_NEGATIVES = 1500
 MARKET_BLOCKS = ("prior", "needs")  # with the extra:* columns: what the one-shot triage knows, fixed
-PRIOR_HALF: float | None = 5.0  # transferable decisions at which the market columns' weight halves (None: fixed)
+MARKET_CHECK = True  # scale them by how well the one-shot score tells the decided results apart
+MARKET_CHECK_MIN = 3
+PRIOR_HALF: float | None = None  # transferable decisions at which the market columns' weight halves (None: never)
 RECENT_NEGATIVES = 300
 
 
@@ -37,11 +42,12 @@ class ReviewLoop:
     def __init__(self, features: ReviewFeatures, classifier: str = DEFAULT_CLASSIFIER, seed: int = 0,
                  pseudo_negatives: int = PSEUDO_NEGATIVES, max_negatives: int = MAX_NEGATIVES,
                  prior_half: float | None = PRIOR_HALF, classifier_params: Mapping[str, float] | None = None,
-                 drop_blocks: Iterable[str] = ()) -> None:
+                 drop_blocks: Iterable[str] = (), market_check: bool = MARKET_CHECK) -> None:
         self.features = features
         self.prior_half = prior_half
         self.classifier_params = dict(classifier_params or {})
         self.drop_blocks = set(drop_blocks)
+        self.market_check = market_check
         self._scaled: tuple[float, sp.csr_matrix] | None = None
         self.row = features.index()
         self.classifier_name = classifier
@@ -94,13 +100,20 @@ class ReviewLoop:
 
     def prior_scale(self) -> float:
         """The weight of what the one-shot triage knows (its score, the needs' strengths, readiness and pull
-        columns) now: 1 before any decision, halved once ``prior_half`` transferable results are decided (the
-        decisions say more and more what is wanted; the prior, fixed, stays behind as a tie-breaker),
-        constant when ``prior_half`` is None."""
-        if self.prior_half is None:
-            return 1.0
+        columns) now: 1 until three results of each kind are decided, then 2 AUC - 1 of the one-shot score
+        over the decisions (``market_check``; 0 where it orders them no better than chance); times, with
+        ``prior_half``, a factor halved once ``prior_half`` transferable results are decided."""
         found = sum(self.labels.values())
-        return self.prior_half / (self.prior_half + found) if self.prior_half > 0 else 0.0
+        if self.prior_half is None:
+            scale = 1.0
+        else:
+            scale = self.prior_half / (self.prior_half + found) if self.prior_half > 0 else 0.0
+        if self.market_check and found >= MARKET_CHECK_MIN and len(self.labels) - found >= MARKET_CHECK_MIN:
+            rows = np.fromiter(self.labels, dtype=int)
+            y = np.asarray([self.labels[i] for i in rows])
+            auc = float(roc_auc_score(y, self.features.prior[rows]))
+            scale *= max(0.0, 2.0 * auc - 1.0)
+        return scale
 
     def design(self) -> sp.csr_matrix:
         """The feature matrix the classifier sees: the market columns scaled by ``prior_scale``, the
