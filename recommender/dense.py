@@ -42,14 +42,23 @@ class DenseSignal(Signal):
 
     @property
     def shared_storage(self) -> bool:
-        return self.ann.shared
+        # A managed table (the service's pgvector) is written by the service in its own transactions, never by
+        # this signal: refitting the signal beside the live one costs no vector, so it is not "shared" here.
+        return self.ann.shared and not self.ann.managed
 
     def fit(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
         self.ann = create_ann(self.backend, self.embedder.dim, self.embedder.name, **self.ann_options)
-        self.ann.index(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
+        if self.ann.managed:  # the caller writes the vectors itself (the service, pgvector)
+            return
+        self.ann.index(list(ids), self.passage_vectors(docs), metadata)
 
     def upsert(self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None) -> None:
-        self.ann.append(list(ids), self.embedder.embed_passages([self._text(d) for d in docs]), metadata)
+        if not self.ann.managed:
+            self.ann.append(list(ids), self.passage_vectors(docs), metadata)
+
+    def passage_vectors(self, docs: Sequence[Texts]) -> np.ndarray:
+        """The vectors this signal stores for these documents (the service writes them in its transaction)."""
+        return self.embedder.embed_passages([self._text(d) for d in docs])
 
     def stage(
         self, ids: Sequence[str], docs: Sequence[Texts], metadata: Metadata | None = None, deletes: Sequence[str] = (),
@@ -98,5 +107,5 @@ class DenseSignal(Signal):
         return []  # the ANN folder carries its own manifest and checksums
 
     def load(self, folder: Path) -> None:
-        self.ann = load_ann(folder / self.name, model=self.embedder.name)
+        self.ann = load_ann(folder / self.name, model=self.embedder.name, options=self.ann_options)
         self.backend = self.ann.backend

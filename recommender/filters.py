@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, model_validator
 from recommender.records import Record
 
 FILTER_FIELDS = ("field", "institution", "ip_status")  # compared as text, exactly
+NO_NUL = r"^[^\x00]*$"  # no stored text holds a NUL character (PostgreSQL's cannot)
 FilterValues = dict[str, str | int | None]  # name -> value, None when the record has none
 Metadata = Sequence[Mapping[str, Any]]  # one FilterValues per vector or document, given to index and upsert
 
@@ -36,9 +37,11 @@ def filter_values(record: Record) -> FilterValues:
 class ResultFilters(BaseModel):
     """Narrow results by their fields; every condition given must hold (unset: no condition)."""
 
-    field: str | None = Field(None, max_length=200, description="only results of this field (exact)")
-    institution: str | None = Field(None, max_length=300, description="only results of this institution (exact)")
-    ip_status: str | None = Field(None, max_length=100, description="only results with this IP status (exact)")
+    field: str | None = Field(None, max_length=200, pattern=NO_NUL, description="only results of this field (exact)")
+    institution: str | None = Field(None, max_length=300, pattern=NO_NUL,
+                                    description="only results of this institution (exact)")
+    ip_status: str | None = Field(None, max_length=100, pattern=NO_NUL,
+                                  description="only results with this IP status (exact)")
     trl_min: int | None = Field(None, ge=1, le=9, description="lowest technology readiness level (1-9)")
     trl_max: int | None = Field(None, ge=1, le=9, description="highest technology readiness level (1-9)")
 

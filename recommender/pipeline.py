@@ -34,7 +34,7 @@ def _static(settings: PipelineSettings, kind: Kind) -> Signal:
     # their titles: a static model costs per word, not per 512-token window (queries keep their title). Milvus
     # keeps one collection per side for the dense signal, so this one stays in FAISS there.
     embedder = create_embedder(f"static:{settings.static_model}")
-    backend = "flat" if settings.ann_backend == "milvus" else settings.ann_backend
+    backend = "flat" if settings.ann_backend in ("milvus", "pgvector") else settings.ann_backend
     return DenseSignal(embedder, backend, name="static", full_passages=True)
 
 

@@ -190,6 +190,24 @@ def _parse_keywords(value: Any) -> tuple[list[str] | None, str | None]:
     return None, f"must be a list of strings, got {type(value).__name__}"
 
 
+def _without_nul(value: Any) -> Any:
+    """The JSON value with every NUL character dropped from its texts and keys, and every unpaired surrogate
+    (not a character: JSON can escape one, UTF-8 cannot encode it) made a '?': neither carries text, and
+    PostgreSQL cannot store them (so a record means the same on SQLite and PostgreSQL)."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "") if "\x00" in value else value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def parse_record(raw: Any, kind: Kind, path: str, location: str) -> tuple[Record | None, list[RecordError]]:
     """Validate one raw row against the contract; return the record or the problems found."""
     errors: list[RecordError] = []
@@ -200,6 +218,7 @@ def parse_record(raw: Any, kind: Kind, path: str, location: str) -> tuple[Record
     if not isinstance(raw, dict):
         err(None, f"expected a JSON object, got {type(raw).__name__}")
         return None, errors
+    raw = _without_nul(raw)
     raw_id = raw.get("id")
     rid = _clean_id(raw_id)
     if _is_missing(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):

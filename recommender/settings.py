@@ -49,7 +49,8 @@ class PipelineSettings(BaseSettings):
     )
     rrf_k: int = Field(60, ge=1, description="RRF constant k in w / (k + rank)")
     depth: int = Field(200, ge=10, description="candidates each signal contributes to the fusion")
-    ann_backend: str = Field("flat", description="flat (exact), hnsw or ivf (FAISS in this process), or milvus")
+    ann_backend: str = Field("flat", description="flat (exact), hnsw or ivf (FAISS in this process), milvus, "
+                             "or pgvector (the service's PostgreSQL database; chosen by itself there if installed)")
     milvus_uri: str = Field(
         "", description="milvus backend: a Milvus Lite file (a path ending in .db) or a server (http://host:19530); "
         "empty: 'techmatch index' uses <out>/milvus.db, runs that save nothing (eval) a temporary Lite file",
@@ -66,6 +67,17 @@ class PipelineSettings(BaseSettings):
     milvus_search_params: dict[str, Any] = Field(
         default_factory=dict, description='search parameters, e.g. {"nprobe": 64} (IVF) or {"ef": 128} (HNSW)'
     )
+    pgvector_url: str = Field(
+        "", description="pgvector backend: the PostgreSQL database (postgresql+psycopg://...); the service uses its "
+        "own database (TECHMATCH_DATABASE_URL) when this is empty")
+    pgvector_table: str = Field("tm_vectors", pattern=r"^[a-z_][a-z0-9_]{0,40}$",
+                                description="pgvector tables: <prefix>_result and <prefix>_need")
+    pgvector_m: int = Field(16, ge=2, le=100, description="pgvector HNSW: links per node (m)")
+    pgvector_ef_construction: int = Field(64, ge=4, le=1000, description="pgvector HNSW: build breadth")
+    pgvector_ef_search: int = Field(
+        100, ge=1, le=1000, description="pgvector HNSW: search breadth (hnsw.ef_search; at least the depth asked)")
+    pgvector_managed: bool = Field(
+        False, description="set by the service: it writes the vectors itself, in the transaction of their record")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="persistent embedding cache folder")
     static_model: Path = Field(
         default_factory=lambda: default_data_dir() / "static-e5-small",
@@ -144,7 +156,11 @@ class PipelineSettings(BaseSettings):
         return self.model_copy(update={"milvus_uri": str((Path(folder) / "milvus.db").resolve())})
 
     def ann_options(self, kind: str) -> dict[str, Any]:
-        """Options for ``recommender.ann.create_ann`` for one side's index (only the milvus backend has any)."""
+        """Options for ``recommender.ann.create_ann`` for one side's index (the milvus and pgvector backends')."""
+        if self.ann_backend == "pgvector":
+            return {"url": self.pgvector_url, "table": f"{self.pgvector_table}_{kind}", "m": self.pgvector_m,
+                    "ef_construction": self.pgvector_ef_construction, "ef_search": self.pgvector_ef_search,
+                    "managed": self.pgvector_managed}
         if self.ann_backend != "milvus":
             return {}
         collection = f"{self.milvus_collection}_{kind}"

@@ -3,8 +3,10 @@
 #   bash scripts/postgres.sh start   # initdb + start on a free 127.0.0.1 port; prints a SQLAlchemy URL on stdout
 #   bash scripts/postgres.sh stop    # stop it and delete its data
 #   bash scripts/postgres.sh url     # print the URL of the running server
-# Uses the Debian PostgreSQL binaries (PG_BIN, default: the newest /usr/lib/postgresql/*/bin). As root it runs
-# the server as the 'postgres' user (runuser); as any other user, as that user. State: var/postgres.env.
+# Uses PG_BIN if set; else the PostgreSQL 16 with pgvector of the pgserver package in .venv (the dev extra: the
+# service tests' PostgreSQL case runs on pgvector); else the newest Debian /usr/lib/postgresql/*/bin. PG_PORT
+# picks the port (default: a free one). As root it runs the server as the 'postgres' user (runuser); as any
+# other user, as that user. State: var/postgres.env.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE=var/postgres.env
@@ -13,6 +15,8 @@ DB=techmatch_test
 pg_bin() {
   if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
   local dir
+  dir=$(.venv/bin/python -c 'import importlib.util as u; s = u.find_spec("pgserver"); print(s.submodule_search_locations[0] + "/pginstall/bin")' 2>/dev/null || true)
+  if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
   dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
   if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
     echo "error: PostgreSQL binaries not found (apt-get install postgresql, or set PG_BIN)" >&2
@@ -48,8 +52,16 @@ start() {
   fi
   ROOT=$(mktemp -d /tmp/techmatch-pg.XXXXXX)
   chmod 755 "$ROOT"
+  if [ "$(id -u)" = "0" ] && ! runuser -u "$OWNER" -- test -x "$BIN/initdb"; then
+    # The owner cannot reach binaries inside this checkout (a private folder): run a copy (34 MB for pgserver's,
+    # with the libraries its programs find beside them).
+    mkdir -p "$ROOT/pg/pgserver"
+    cp -a "$BIN/.." "$ROOT/pg/pgserver/pginstall"
+    [ -d "$BIN/../../../pgserver.libs" ] && cp -a "$BIN/../../../pgserver.libs" "$ROOT/pg/"
+    BIN=$ROOT/pg/pgserver/pginstall/bin
+  fi
   DATA=$ROOT/data
-  PORT=$(free_port)
+  PORT=${PG_PORT:-$(free_port)}
   [ "$(id -u)" = "0" ] && chown "$OWNER" "$ROOT"
   as_owner "$BIN/initdb" -D "$DATA" -U "$OWNER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$ROOT/initdb.log" 2>&1 \
     || { echo "error: initdb failed, see $ROOT/initdb.log" >&2; exit 1; }

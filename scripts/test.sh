@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up, then run the whole test suite (what CI runs). The service tests run on SQLite and, with a
-# throwaway PostgreSQL server started here, on PostgreSQL too (in CI that server is required).
+# Set up, then run the whole test suite (what CI runs). The service tests run on SQLite + FAISS and, with a
+# throwaway PostgreSQL server started here (PostgreSQL 16 + pgvector from the pgserver package of the dev extra,
+# else Debian's), on PostgreSQL + pgvector too (in CI that server, with pgvector, is required).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

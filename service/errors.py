@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recommender.ann.base import IndexLoadError, VectorDatabaseError
@@ -88,6 +89,13 @@ def install_error_handlers(app: FastAPI) -> None:
     for error in USER_ERRORS:
         if error is not TechmatchError:
             app.add_exception_handler(error, _user)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        if "NUL" in str(exc.orig):  # PostgreSQL's text holds no NUL character; SQLite's does
+            return JSONResponse({"detail": "a text in the request contains a NUL character (\\u0000), which the "
+                                           "database cannot store"}, status_code=422)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

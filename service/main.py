@@ -23,6 +23,7 @@ from service.core.db import describe, make_engine, make_sessions
 from service.core.security import CallerCache
 from service.core.sync import IndexSync
 from service.core.throttle import Limit
+from service.core.vectors import choose_backend
 from service.errors import install_error_handlers
 from service.web import mount_web
 
@@ -40,10 +41,12 @@ def open_services(settings: ServiceSettings) -> Services:
     url = settings.resolved_database_url
     engine = make_engine(url)
     sessions = make_sessions(engine)
-    sync = IndexSync(settings.resolved_index_dir, settings.pipeline, settings.batch_queries,
+    pipeline = choose_backend(settings.pipeline, engine)
+    sync = IndexSync(settings.resolved_index_dir, pipeline, settings.batch_queries,
                      settings.parallel_batches, settings.save_interval, settings.save_every)
     report = sync.open(sessions)
-    log.info("database %s; index %s (%s)", describe(url), settings.resolved_index_dir, report.summary())
+    log.info("database %s; index %s, dense vectors in %s (%s)", describe(url), settings.resolved_index_dir,
+             pipeline.ann_backend, report.summary())
     key_limit = Limit(settings.key_failures_max_per_address, settings.key_failures_window_seconds)
     return Services(settings, engine, sessions, sync, CallerCache(sessions, key_limit))
 

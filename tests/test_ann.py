@@ -246,7 +246,8 @@ def test_milvus_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch):
     assert options["uri"] == "http://milvus.internal:19530" and options["collection"] == "techmatch_result"
     assert options["index_type"] == "HNSW" and options["search_params"] == {"ef": 256}
     assert PipelineSettings(ann_backend="flat").ann_options("result") == {}
-    for bad in ({"milvus_uri": "milvus.internal:19530"}, {"milvus_collection": "a-b"}, {"ann_backend": "pgvector"}):
+    for bad in ({"milvus_uri": "milvus.internal:19530"}, {"milvus_collection": "a-b"}, {"ann_backend": "annoy"},
+                {"pgvector_table": "Robert'); DROP"}):
         with pytest.raises(ValueError):
             PipelineSettings(**bad)
 

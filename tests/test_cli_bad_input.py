@@ -252,6 +252,11 @@ CASES: dict[str, dict[str, tuple[str, str]]] = {
     "db upgrade": {
         "damaged database": ("db upgrade --home {damaged_home}", "cannot open the database"),
     },
+    "db migrate": {
+        "wrong target url": ("db migrate --home {home} --to nosuchdb://x", "--to must be a postgresql+psycopg://"),
+        "unreachable target": ("db migrate --home {home} --to postgresql+psycopg://u:p@127.0.0.1:1/x",
+                               "cannot open the target database"),
+    },
     "db current": {
         "damaged database": ("db current --home {damaged_home}", "cannot open the database"),
     },

@@ -54,6 +54,7 @@ class ANNIndex(ABC):
     backend: str
     filters_pushdown: bool = False  # True: search(..., filters=f) returns only vectors whose metadata f accepts
     shared: bool = False  # True: the vectors live outside this process (a database several processes share)
+    managed: bool = False  # True: the caller writes the vectors (in its own transactions); index/append/delete skip
 
     def __init__(self, dim: int, model: str) -> None:
         self.dim = dim

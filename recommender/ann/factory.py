@@ -25,6 +25,18 @@ def _milvus(dim: int, model: str, backend: str, **options: Any) -> ANNIndex:
     return MilvusIndex(dim, model, **options)
 
 
+def _pgvector(dim: int, model: str, backend: str, **options: Any) -> ANNIndex:
+    from recommender.ann.pgvector_index import PgVectorIndex
+
+    return PgVectorIndex(dim, model, **options)
+
+
+def _pgvector_class() -> type[ANNIndex]:
+    from recommender.ann.pgvector_index import PgVectorIndex
+
+    return PgVectorIndex
+
+
 def _faiss_class() -> type[ANNIndex]:
     from recommender.ann.faiss_index import FaissIndex
 
@@ -43,7 +55,9 @@ BACKENDS: dict[str, tuple[Callable[..., ANNIndex], Callable[[], type[ANNIndex]]]
     "hnsw": (_faiss, _faiss_class),  # FAISS, approximate: graph, for large corpora
     "ivf": (_faiss, _faiss_class),  # FAISS, approximate: inverted lists, for very large corpora
     "milvus": (_milvus, _milvus_class),  # a Milvus Lite file or a Milvus server (MilvusIndex's options)
+    "pgvector": (_pgvector, _pgvector_class),  # a table of the service's PostgreSQL database, HNSW (pgvector)
 }
+NEEDS_OPTIONS_TO_LOAD = ("pgvector",)  # saved folders that name a table: the database URL comes from the settings
 FAISS_BACKENDS = ("flat", "hnsw", "ivf")
 
 
@@ -54,13 +68,15 @@ def create_ann(backend: str, dim: int, model: str, **options: Any) -> ANNIndex:
     return BACKENDS[backend][0](dim, model, backend, **options)
 
 
-def load_ann(folder: str | Path, model: str | None = None) -> ANNIndex:
+def load_ann(folder: str | Path, model: str | None = None, options: dict[str, Any] | None = None) -> ANNIndex:
     """Load a saved index with the backend its manifest names, refusing one built with another model or
-    damaged since it was saved."""
+    damaged since it was saved (``options``: the settings' options, for a backend that reconnects with them)."""
     folder = Path(folder)
     info = read_manifest(folder, "ann", model)
     backend = str(info.get("backend", "flat"))
     if backend not in BACKENDS:
         raise IndexLoadError(f"{folder}: built with the ANN backend '{backend}', which this techmatch does not have "
                              f"(it has {', '.join(BACKENDS)})")
+    if backend in NEEDS_OPTIONS_TO_LOAD:
+        return BACKENDS[backend][1]().load(folder, info, **(options or {}))  # type: ignore[call-arg]
     return BACKENDS[backend][1]().load(folder, info)

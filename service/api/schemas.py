@@ -23,8 +23,9 @@ Outcome = Literal["accepted", "rejected", "contacted", "signed"]
 
 # In the schema: a text field must hold a non-blank character. Only documented (the validators below refuse a
 # blank value with a clearer message than a pattern's), so a generated client or a fuzzer knows it too.
-# (Python's str.strip also drops \x1c-\x1f and \x85, which JavaScript's \S keeps: the class leaves them out.)
-NOT_BLANK: dict[str, Any] = {"pattern": r"[^\s\x1c-\x1f\x85]"}
+# (Python's str.strip also drops \x1c-\x1f and \x85, which JavaScript's \S keeps: the class leaves them out;
+# NUL characters are dropped from every text of a record, ``recommender.records``, so NUL is left out too.)
+NOT_BLANK: dict[str, Any] = {"pattern": r"[^\s\x1c-\x1f\x85\x00]"}
 
 
 def _not_blank(value: str | None, name: str) -> str | None:

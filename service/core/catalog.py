@@ -1,9 +1,10 @@
 """Needs and results in the database, each write mirrored into the live index in the same request.
 
 Writes go to the database in one transaction first (a bulk upload is all or nothing), together with a
-row per changed record in the change log; then this process replays the log into its index (other
-worker processes do so before their next search). If the index step fails the database keeps the
-acknowledged write and the index is re-synced from it (see ``sync``).
+row per changed record in the change log and, on the pgvector backend, the records' vectors (embedded
+before the transaction locks anything: ``service.core.vectors``); then this process replays the log into
+its index (other worker processes do so before their next search). If the index step fails the database
+keeps the acknowledged write and the index is re-synced from it (see ``sync``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recommender.filters import ResultFilters
 from recommender.records import Kind, Record
+from service.core.db import lock_writers
 from service.core.errors import Conflict, NotFound
 from service.core.models import IndexChangeRow, NeedRow, ResultRow, utcnow
 from service.core.sync import ROWS, IndexSync, record_hash, row_record
@@ -47,17 +49,12 @@ def _fill(row: Row, record: Record, kind: Kind) -> None:
         setattr(row, name, value)
 
 
-# Any constant: the PostgreSQL advisory lock that orders writers (see ``_log_changes``).
-CHANGE_LOG_LOCK = 7_261_001
-
-
 def _log_changes(session: Session, kind: Kind, ids: Sequence[str], sync: IndexSync | None = None) -> list[int]:
     """Add change-log rows to the open transaction. On PostgreSQL a transaction-scoped advisory lock makes
     writers take log numbers in commit order (a reader never skips a number that commits later); SQLite
     already runs one writer at a time. With ``sync``, the numbers are noted as this process's writes in
     flight, which its searches leave to this request (see ``IndexSync.catch_up``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
+    lock_writers(session)
     rows = [IndexChangeRow(kind=kind, record_id=record_id) for record_id in ids]
     session.add_all(rows)
     if sync is None:
@@ -116,6 +113,8 @@ def _write_rows(session: Session, kind: Kind, records: Sequence[Record], existin
         _fill(row, record, kind)
         row.updated_at = utcnow()
         session.add(row)
+    if sync is not None and sync.vectors is not None:
+        sync.vectors.write(session, kind, upserts=records)
     _commit(session, sync, _log_changes(session, kind, [r.id for r in records], sync))
 
 
@@ -142,6 +141,8 @@ def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record)
     row = get_row(session, kind, record.id)
     _fill(row, record, kind)
     row.updated_at = utcnow()
+    if sync.vectors is not None:
+        sync.vectors.write(session, kind, upserts=[record])
     _commit(session, sync, _log_changes(session, kind, [record.id], sync))
     _mirror(session, sync)
     return row
@@ -150,6 +151,8 @@ def update_record(session: Session, sync: IndexSync, kind: Kind, record: Record)
 def delete_record(session: Session, sync: IndexSync, kind: Kind, record_id: str) -> None:
     row = get_row(session, kind, record_id)
     session.delete(row)
+    if sync.vectors is not None:
+        sync.vectors.write(session, kind, deletes=[record_id])
     _commit(session, sync, _log_changes(session, kind, [record_id], sync))
     _mirror(session, sync)
 

@@ -49,3 +49,15 @@ def database_ok(engine: Engine) -> bool:
 def describe(url: str) -> str:
     """The URL without its password, for logs and messages."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+# Any constant: the PostgreSQL advisory lock that orders the writers of records (and their vectors).
+WRITERS_LOCK = 7_261_001
+
+
+def lock_writers(session: Session) -> None:
+    """Take the writers' lock for the rest of the session's transaction (PostgreSQL; SQLite already has one
+    writer at a time). On the session's connection, not through ``session.execute``: no autoflush, so no row
+    of this transaction is locked before it (writers take their locks in one order: no deadlock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITERS_LOCK})

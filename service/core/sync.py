@@ -14,14 +14,16 @@ costs its commit and the in-memory change. A search does not replay this process
 still in flight (not yet acknowledged): those are applied by the writing request, and a search that
 waited for them would wait behind a save.
 
+On PostgreSQL with pgvector the dense vectors are not in the folder at all: they are written in the
+transaction of their record (``service.core.vectors``) and every process searches that one table, so a
+replay changes only the in-process signals (BM25, TF-IDF) and the records they rank.
+
 Everything about the index itself (its folder, its lock, how a change is applied) is the engine's
 (``recommender.engine``); this module only decides what to apply, from the database.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -35,28 +37,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from recommender.ann.base import IndexLoadError
 from recommender.engine import Engine
 from recommender.matcher import Matcher
-from recommender.records import Kind, Record, parse_record
+from recommender.records import Kind, Record
 from recommender.settings import PipelineSettings
-from service.core.models import IndexChangeRow, NeedRow, ResultRow
+from service.core.models import IndexChangeRow
+from service.core.rows import ROWS, record_hash, row_record
 from service.core.saver import FolderSaver
+from service.core.vectors import VectorStore
 
 log = logging.getLogger("techmatch.service")
-ROWS = {"need": NeedRow, "result": ResultRow}
 _LATEST_CHANGE = select(func.max(IndexChangeRow.seq))
 SYNC_BATCH = 2000
-
-
-def record_hash(record: Record, kind: Kind) -> str:
-    """sha256 of the record's contract fields in canonical JSON: equal content, equal hash."""
-    canonical = json.dumps(record.to_dict(kind), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def row_record(row: NeedRow | ResultRow, kind: Kind) -> Record:
-    record, problems = parse_record(row.data, kind, "database", f"id {row.id}")
-    if record is None:
-        raise ValueError(f"stored {kind} '{row.id}' is damaged: {problems[0]}")
-    return record
 
 
 @dataclass
@@ -66,6 +56,7 @@ class SyncReport:
     upserted: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
     rebuilt: bool = False
+    vectors: dict[str, tuple[int, int]] = field(default_factory=dict)  # pgvector: (written, removed) per side
 
     @property
     def changed(self) -> bool:
@@ -73,6 +64,7 @@ class SyncReport:
 
     def summary(self) -> str:
         parts = [f"{kind}s: +{self.upserted.get(kind, 0)} -{self.deleted.get(kind, 0)}" for kind in ROWS]
+        parts += [f"{kind} vectors in the database: +{w} -{r}" for kind, (w, r) in self.vectors.items() if w or r]
         return ("rebuilt; " if self.rebuilt else "synced; ") + ", ".join(parts)
 
 
@@ -97,6 +89,8 @@ class IndexSync:
         self.saver: FolderSaver | None = None
         self._in_flight: set[int] = set()  # change-log numbers this process committed and has not replayed
         self._in_flight_lock = threading.Lock()
+        # pgvector in the service's database: vectors written with their records (see ``service.core.vectors``)
+        self.vectors = VectorStore(settings) if VectorStore.wanted(settings) else None
 
     # -- startup ------------------------------------------------------------------------------
     def open(self, sessions: sessionmaker[Session]) -> SyncReport:
@@ -105,14 +99,19 @@ class IndexSync:
         self._claim_folder()
         # Changes committed from here on are replayed after the sync (replaying one twice is harmless).
         self.applied_seq = self._latest_change(sessions)
+        vectors = self._repair_vectors(sessions)
         try:
             matcher = Matcher.load(self.folder, self.settings, missing_ok=True, strict_grader=False)
         except (IndexLoadError, OSError, ValueError, KeyError) as exc:
             log.warning("index at %s unusable (%s): rebuilding from the database", self.folder, exc)
-            return self._rebuild(sessions)
+            return self._rebuild(sessions, vectors)
+        if self._other_backend(matcher):
+            log.warning("index at %s keeps its vectors in another backend than %s: rebuilding from the database",
+                        self.folder, self.settings.ann_backend)
+            return self._rebuild(sessions, vectors)
         self.engine.matcher = matcher  # nothing searches yet: the app serves once this returns
         self._grader_mode()
-        report = SyncReport()
+        report = SyncReport(vectors=vectors)
         for kind in ROWS:
             report.upserted[kind], report.deleted[kind] = self._sync_side(sessions, kind)  # type: ignore[arg-type]
         if report.changed or not (self.folder / "matcher.json").exists():
@@ -121,6 +120,24 @@ class IndexSync:
             self.engine.prepare_writes()
         self.in_sync = True
         return report
+
+    def _other_backend(self, matcher: Matcher) -> bool:
+        """Whether a saved side's dense vectors are in pgvector and the settings say otherwise, or the reverse
+        (a service moved to PostgreSQL+pgvector, or back)."""
+        wanted = self.settings.ann_backend == "pgvector"
+        for kind in ROWS:
+            side = matcher.side(kind)  # type: ignore[arg-type]
+            dense = side.signals.get("dense") if side is not None else None
+            ann = getattr(dense, "ann", None)
+            if ann is not None and (ann.backend == "pgvector") != wanted:
+                return True
+        return False
+
+    def _repair_vectors(self, sessions: sessionmaker[Session]) -> dict[str, tuple[int, int]]:
+        """pgvector: re-embed what the vector tables lack or hold stale (see ``VectorStore.repair``)."""
+        if self.vectors is None:
+            return {}
+        return {kind: self.vectors.repair(sessions, kind) for kind in ROWS}  # type: ignore[misc]
 
     def _sync_side(self, sessions: sessionmaker[Session], kind: Kind) -> tuple[int, int]:
         row_type = ROWS[kind]
@@ -167,10 +184,10 @@ class IndexSync:
         """Index everything in the database from scratch (``techmatch reindex``)."""
         self.sessions = sessions
         self.applied_seq = self._latest_change(sessions)
-        return self._rebuild(sessions)
+        return self._rebuild(sessions, self._repair_vectors(sessions))
 
-    def _rebuild(self, sessions: sessionmaker[Session]) -> SyncReport:
-        report = SyncReport(rebuilt=True)
+    def _rebuild(self, sessions: sessionmaker[Session], vectors: dict[str, tuple[int, int]]) -> SyncReport:
+        report = SyncReport(rebuilt=True, vectors=vectors)
         self.engine.matcher = Matcher.empty(self.settings)
         self.engine.reload_grader()
         self._grader_mode()
@@ -220,6 +237,8 @@ class IndexSync:
         if self._writer_lock:
             self._writer_lock.close()
         self._writer_lock = None
+        if self.vectors is not None:
+            self.vectors.close()
 
     def writing(self, seqs: Sequence[int]) -> None:
         """This process committed (or is committing) these change-log numbers and will replay them itself."""

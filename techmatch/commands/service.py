@@ -48,6 +48,13 @@ def _sessions(db: str | None, home: Path | None):
     return settings, make_sessions(engine)
 
 
+def _pipeline(settings, sessions):
+    """The pipeline settings of the service on this database: pgvector where it can (``service.core.vectors``)."""
+    from service.core.vectors import choose_backend
+
+    return choose_backend(settings.pipeline, sessions.kw["bind"])
+
+
 def _sqlite_file(url: str) -> Path | None:
     """The file of an SQLite database URL (None for a server database or an in-memory one)."""
     from sqlalchemy.engine import make_url
@@ -94,6 +101,7 @@ def serve(
     # Open the database (and bring its tables up to date) here, so a wrong URL or a damaged file is one line
     # from the command instead of a traceback from the server's startup.
     settings, sessions = _sessions(db, home)
+    _pipeline(settings, sessions)  # pgvector chosen but missing: one line, before any worker starts
     sessions.kw["bind"].dispose()
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
@@ -114,7 +122,7 @@ def reindex(db: DbOpt = None, home: HomeOpt = None) -> None:
 
     settings, sessions = _sessions(db, home)
     start = time.perf_counter()
-    report = IndexSync(settings.resolved_index_dir, settings.pipeline).rebuild(sessions)
+    report = IndexSync(settings.resolved_index_dir, _pipeline(settings, sessions)).rebuild(sessions)
     typer.echo(f"reindexed {report.upserted['result']} results and {report.upserted['need']} needs "
                f"in {time.perf_counter() - start:.1f}s -> {settings.resolved_index_dir}")
 
@@ -191,6 +199,50 @@ def db_current(db: DbOpt = None, home: HomeOpt = None) -> None:
                f" (newest: {head_revision()})")
 
 
+@db_app.command("migrate")
+def db_migrate(
+    to: Annotated[str, typer.Option("--to", help="the new database: postgresql+psycopg://user:password@host/db")],
+    db: DbOpt = None, home: HomeOpt = None,
+) -> None:
+    """Move this deployment's data (accounts, keys, needs, results, decisions, feedback, judgements, ...) to
+    another database, empty, then index it there: with pgvector the vectors go into that database too.
+    Stop the service first; afterwards serve with TECHMATCH_DATABASE_URL set to the new database."""
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    from service.core.db import describe, make_engine, make_sessions
+    from service.core.sync import IndexSync
+    from service.core.transfer import TargetNotEmpty, copy_database
+    from service.core.vectors import choose_backend
+
+    start = time.perf_counter()
+    settings, sessions = _sessions(db, home)
+    source = sessions.kw["bind"]
+    try:
+        target_url = make_url(to)
+    except Exception:
+        raise UserError(f"--to is not a database URL: '{to}' (e.g. postgresql+psycopg://user@host/techmatch)") from None
+    if target_url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise UserError(f"--to must be a postgresql+psycopg:// (or sqlite:///) URL, got '{describe(to)}'")
+    if target_url.render_as_string(hide_password=False) == source.url.render_as_string(hide_password=False):
+        raise UserError("--to names the database being moved: give the new one")
+    try:
+        target = make_engine(to)
+    except Exception as exc:  # driver errors: unreachable server, bad credentials, no such database
+        raise UserError(f"cannot open the target database: {str(exc).splitlines()[0]}") from None
+    try:
+        report = copy_database(source, target)
+    except TargetNotEmpty as exc:
+        raise UserError(str(exc)) from None
+    typer.echo(f"copied {report.summary()} -> {describe(to)}")
+    pipeline = choose_backend(settings.pipeline, target)
+    indexed = IndexSync(settings.resolved_index_dir, pipeline).rebuild(make_sessions(target))
+    where = "pgvector, in that database" if pipeline.ann_backend == "pgvector" else f"{pipeline.ann_backend} (FAISS)"
+    typer.echo(f"indexed {indexed.upserted['result']} results and {indexed.upserted['need']} needs; dense vectors in "
+               f"{where} ({time.perf_counter() - start:.1f}s). Serve it with TECHMATCH_DATABASE_URL={describe(to)}")
+
+
 @feedback_app.command("export")
 def feedback_export(
     out: Annotated[Path, typer.Option("--out", help="file to write: .jsonl (for learning), .csv or .xlsx")],
@@ -225,7 +277,7 @@ def load_demo(
     start = time.perf_counter()
     settings, sessions = _sessions(db, home)
     world = generate_world(seed=seed, n_results=DEMO_SIZES[size], n_needs=DEMO_NEEDS[size])
-    sync = IndexSync(settings.resolved_index_dir, settings.pipeline)
+    sync = IndexSync(settings.resolved_index_dir, _pipeline(settings, sessions))
     with sessions() as session:
         upsert_enterprises(session, world.enterprises)
         upsert_funds(session, world.funds)

@@ -47,16 +47,49 @@ def _fresh_pg_database(server_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def pg_server() -> str:
+    """The test PostgreSQL server's URL, which must have pgvector; else the test skips with the reason (and
+    fails on CI, where ``scripts/test.sh`` starts one: CI=true)."""
+    server = os.environ.get(PG_ENV)
+    problem = None if server else f"PostgreSQL tests need {PG_ENV} (bash scripts/postgres.sh start prints one)"
+    if server and not _has_pgvector(server):
+        problem = (f"the PostgreSQL server of {PG_ENV} has no pgvector extension (scripts/postgres.sh runs the "
+                   "PostgreSQL 16 + pgvector of the pgserver package: pip install -e '.[dev]')")
+    if problem and os.environ.get("CI") == "true":
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+    return server  # type: ignore[return-value]
+
+
+_PGVECTOR: dict[str, bool] = {}
+
+
+def _has_pgvector(server_url: str) -> bool:
+    if server_url not in _PGVECTOR:
+        import psycopg
+
+        url = make_url(server_url)
+        with psycopg.connect(f"host={url.host} port={url.port} user={url.username} dbname={url.database}"
+                             + (f" password={url.password}" if url.password else "")) as conn:
+            found = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        _PGVECTOR[server_url] = found is not None
+    return _PGVECTOR[server_url]
+
+
+def fresh_pg_database() -> str:
+    """A new, empty database on the test server (pgvector available in it)."""
+    return _fresh_pg_database(pg_server())
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "milvus"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The database of a test: SQLite, PostgreSQL, or SQLite with the dense vectors in Milvus ("milvus": a
-    Milvus Lite file in the index folder, as ``TECHMATCH_ANN_BACKEND=milvus`` gives an operator)."""
+    """The database of a test: SQLite (+ FAISS), PostgreSQL (+ pgvector: the vectors in the same database),
+    or SQLite with the dense vectors in Milvus ("milvus": a Milvus Lite file in the index folder, as
+    ``TECHMATCH_ANN_BACKEND=milvus`` gives an operator)."""
     if request.param in ("sqlite", "milvus"):
         return f"sqlite:///{tmp_path / 'techmatch.db'}"
-    server = os.environ.get(PG_ENV)
-    if not server:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (bash scripts/postgres.sh start prints one)")
-    return _fresh_pg_database(server)
+    return fresh_pg_database()
 
 
 class ServiceHarness:
@@ -96,9 +129,10 @@ class ServiceHarness:
 
 
 def backend_of(request: pytest.FixtureRequest) -> str:
-    """The ANN backend a test runs on: milvus for the "milvus" case of ``db_url``, else flat FAISS."""
+    """The ANN backend a test runs on: milvus and pgvector for those cases of ``db_url``, else flat FAISS."""
     callspec = getattr(request.node, "callspec", None)
-    return "milvus" if callspec is not None and callspec.params.get("db_url") == "milvus" else "flat"
+    param = callspec.params.get("db_url") if callspec is not None else None
+    return {"milvus": "milvus", "postgres": "pgvector"}.get(param, "flat")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import ServiceHarness, fixture_rows
+from conftest import ServiceHarness, fixture_rows, fresh_pg_database
 from fastapi.testclient import TestClient
 
 from service.core.partners import upsert_enterprises, upsert_funds
@@ -36,10 +36,14 @@ class World:
         assert response.status_code < 300, response.text
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[World]:
+    """The matrix's world on SQLite + FAISS, and on PostgreSQL + pgvector."""
     folder = tmp_path_factory.mktemp("authz")
-    harness = ServiceHarness(f"sqlite:///{folder / 'techmatch.db'}", folder / "home")
+    if request.param == "postgres":
+        harness = ServiceHarness(fresh_pg_database(), folder / "home", "pgvector")
+    else:
+        harness = ServiceHarness(f"sqlite:///{folder / 'techmatch.db'}", folder / "home")
     with harness.running() as client:
         keys = {"none": {}, "wrong": {"X-API-Key": "tm_0000_not-a-real-key"}, "broker": harness.key("broker"),
                 "A": harness.key("enterprise", "E1"), "B": harness.key("enterprise", "E2")}

