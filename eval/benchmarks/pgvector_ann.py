@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     dense = Engine.load(args.index).matcher.results.signals["dense"]
     faiss_ann = dense.ann
-    ids = faiss_ann.ids()
+    ids = list(faiss_ann.ids)
     vectors = np.asarray(faiss_ann.vectors(ids), dtype=np.float32)
     titles = [json.loads(line)["title"] for line in args.needs.open(encoding="utf-8")][:args.queries]
     queries = dense.embed_queries([Texts(t) for t in titles]).astype(np.float32)
