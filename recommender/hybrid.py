@@ -312,7 +312,7 @@ class HybridIndex:
         info = read_manifest(folder, f"hybrid-{self.kind}", dense[0].embedder.name if dense else None)
         if set(info["signals"]) != set(self.signals):
             raise IndexLoadError(f"{folder}: index has signals {info['signals']}, expected {list(self.signals)}")
-        records = {}
+        records, lines = {}, {}
         with (folder / RECORDS_FILE).open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 location = f"line {number}"
@@ -320,7 +320,9 @@ class HybridIndex:
                 if record is None:
                     raise IndexLoadError(f"{folder}: damaged records file ({problems[0]})")
                 records[record.id] = record
+                lines[record.id] = (record, line if line.endswith("\n") else line + "\n")
         self.records = records
+        self._lines = lines  # the next save writes these again rather than encoding 30,000 records anew
         for signal in self.signals.values():
             signal.load(folder)
         self.duplicates.load(folder, {r.id: r.title for r in records.values()})

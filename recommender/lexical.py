@@ -173,13 +173,15 @@ class BM25Signal(Signal):
         return [name]
 
     def load(self, folder: Path) -> None:
-        ids, tokens = [], []
+        ids, tokens, lines = [], [], []
         with (folder / f"{self.name}.tokens.jsonl").open(encoding="utf-8") as handle:
             for line in handle:
                 doc_id, toks = json.loads(line)
                 ids.append(doc_id)
                 tokens.append(toks)
+                lines.append(line if line.endswith("\n") else line + "\n")
         self._reset(ids, tokens)
+        self._lines = lines  # written again as they are by the next save
 
 
 class TfidfSignal(Signal):
