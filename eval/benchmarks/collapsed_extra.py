@@ -122,13 +122,13 @@ def tuned_rows(data: Path, splits: tuple[str, ...], folds: int, seed: int, threa
 
 def main(
     data: Annotated[Path, typer.Option(help="bdci2019 folder (dev half only)")] = DATA,
-    static_model: Annotated[Path, typer.Option(help="folder built by 'techmatch distil-static'")] = Path(
-        "/tmp/w21/static"),
+    static_model: Annotated[Path | None, typer.Option(
+        help="folder built by 'techmatch distil-static' (default: TECHMATCH_STATIC_MODEL's)")] = None,
     split: Annotated[list[str] | None, typer.Option(help="need or pair (the tuned encoder); default both")] = None,
     folds: Annotated[int, typer.Option(min=2, help="folds of each split")] = 5,
     seed: Annotated[int, typer.Option()] = 0,
     threads: Annotated[int, typer.Option(min=1, help="torch threads")] = 1,
-    work: Annotated[Path, typer.Option(help="the tuned encoder's checkpoints")] = Path("/tmp/w21/contrastive"),
+    work: Annotated[Path, typer.Option(help="the tuned encoder's checkpoints")] = Path("var/collapsed_extra"),
     skip_static: Annotated[bool, typer.Option(help="leave out the static rows")] = False,
     skip_tuned: Annotated[bool, typer.Option(help="leave out the tuned-encoder rows")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the figures here")] = None,
@@ -139,6 +139,10 @@ def main(
     splits = tuple(dict.fromkeys(split or SPLITS))
     if any(s not in SPLITS for s in splits):
         raise typer.BadParameter(f"unknown split in {splits}: use {', '.join(SPLITS)}")
+    if static_model is None:
+        from recommender.settings import PipelineSettings
+
+        static_model = PipelineSettings().static_model
     if not skip_static and not (static_model / "manifest.json").exists():
         raise typer.BadParameter(f"{static_model}: no static model (build it with 'techmatch distil-static')")
     start = time.perf_counter()
