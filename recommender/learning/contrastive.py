@@ -106,7 +106,8 @@ def cross_validate(
     ``folds``: (training judgements, evaluated judgements) pairs. ``by_pair``: the training part may judge
     the evaluated needs too (seen needs); their results judged in training are then left out of both
     rankings, and each need is evaluated once per fold (query id ``need#fold``). Figures: recall@``depth`` and
-    nDCG@10, base and tuned, with paired t-test p-values, for the fused ranking and the dense signal alone."""
+    nDCG@10, base and tuned, with paired t-test p-values, for the fused ranking and the dense signal alone; the
+    out-of-fold runs and judgements too (``runs``, ``evaluated``: the collapsed tables re-score them)."""
     metrics = [f"recall@{depth}", "ndcg@10"]
     results = index.records
     encoder.prepare([r.as_passage().dense_text for r in results.values()], "passage", progress)
@@ -152,7 +153,8 @@ def cross_validate(
             figures[signal][metric] = {"base": round(float(base[metric].mean()), 4),
                                        "tuned": round(float(tuned[metric].mean()), 4),
                                        "p": None if p is None else round(p, 4)}
-    return {"figures": figures, "folds": fold_rows}
+    return {"figures": figures, "folds": fold_rows, "evaluated": evaluated,
+            "runs": {"base": base_runs, "tuned": tuned_runs}}
 
 
 def need_folds(qrels: Mapping[str, Mapping[str, int]], folds: int, seed: int = 0) -> list[tuple[dict, dict]]:
