@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -34,6 +34,12 @@ from recommender.trec import rank_documents
 
 DEPTH = 1000  # results kept of each signal's list (collapsing must still find 100 groups)
 CANDIDATES = 300  # the tuned-encoder hybrids' length: as the learned rows' candidates (fusion of each top 300)
+
+
+def _fail(message: str) -> NoReturn:
+    """One clear line and exit 2 (bad input), as the project's commands answer."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 def static_rows(data: Path, static_model: Path) -> dict:
@@ -135,16 +141,16 @@ def main(
 ) -> None:
     """Static-signal and tuned-encoder rows with raw, collapsed and condensed figures."""
     if not (data / "qrels.dev.txt").exists():
-        raise typer.BadParameter(f"{data}: the shared bdci2019 data is not there")
+        _fail(f"{data}: the shared bdci2019 data is not there")
     splits = tuple(dict.fromkeys(split or SPLITS))
     if any(s not in SPLITS for s in splits):
-        raise typer.BadParameter(f"unknown split in {splits}: use {', '.join(SPLITS)}")
+        _fail(f"unknown split in {splits}: use {', '.join(SPLITS)}")
     if static_model is None:
         from recommender.settings import PipelineSettings
 
         static_model = PipelineSettings().static_model
     if not skip_static and not (static_model / "manifest.json").exists():
-        raise typer.BadParameter(f"{static_model}: no static model (build it with 'techmatch distil-static')")
+        _fail(f"{static_model}: no static model (build it with 'techmatch distil-static')")
     start = time.perf_counter()
     table: dict = {}
     if not skip_static:
