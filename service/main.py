@@ -39,6 +39,7 @@ from service.core.vectors import choose_backend
 from service.errors import install_error_handlers
 from service.ops.docs import add_docs_routes
 from service.ops.headers import SecurityHeaders, proxy_layer
+from service.ops.heap import freeze_loaded_heap
 from service.ops.logs import RequestId
 from service.ops.metrics import RequestMetrics
 from service.web import mount_web
@@ -63,6 +64,9 @@ def open_services(settings: ServiceSettings) -> Services:
     report = sync.open(sessions)
     log.info("database %s; index %s, dense vectors in %s (%s)", describe(url), settings.resolved_index_dir,
              pipeline.ann_backend, report.summary())
+    if settings.freeze_heap:
+        frozen, seconds = freeze_loaded_heap()
+        log.info("%d loaded objects kept out of the garbage collector's full passes (%.1f s)", frozen, seconds)
     key_limit = Limit(settings.key_failures_max_per_address, settings.key_failures_window_seconds)
     return Services(settings, engine, sessions, sync, CallerCache(sessions, key_limit))
 

@@ -24,6 +24,9 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Each test session gets its own embedding cache, so tests never depend on a developer's cache."""
     cache = tmp_path_factory.getbasetemp() / "embedding-cache"
     monkeypatch.setenv("TECHMATCH_CACHE_DIR", str(cache))
+    # One test process starts hundreds of apps: freezing the heap at each start would also keep every earlier
+    # test's garbage for good (tests/service/test_heap.py turns it on for one real server).
+    monkeypatch.setenv("TECHMATCH_FREEZE_HEAP", "false")
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
         5.0, ge=0.0, le=3600.0,
         description="seconds between background saves of the index folder while changes are pending "
                     "(the database is the truth; the folder only speeds up a restart)")
+    freeze_heap: bool = Field(
+        True, description="keep what is loaded at startup out of the garbage collector's full passes, which "
+                          "otherwise stall every search for 0.4-0.85 s at 30,000 results (service/ops/heap.py)")
     save_every: int = Field(1000, ge=1, description="save the index folder sooner once this many records changed")
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     review_hold_seconds: float = Field(
