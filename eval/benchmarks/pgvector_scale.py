@@ -40,7 +40,7 @@ from eval.benchmarks.scale import (
 )
 from eval.latency import percentiles
 
-EF_SEARCHES = (40, 64, 100, 150, 200, 300, 400, 600, 800)
+EF_SEARCHES = (40, 64, 100, 150, 200, 300, 400, 600, 800, 1000)  # 1,000: pgvector's limit
 SERVER_SETTINGS = ("max_parallel_maintenance_workers", "max_parallel_workers", "max_worker_processes",
                    "shared_buffers", "server_version")
 
