@@ -76,6 +76,10 @@ class PipelineSettings(BaseSettings):
     pgvector_ef_construction: int = Field(64, ge=4, le=1000, description="pgvector HNSW: build breadth")
     pgvector_ef_search: int = Field(
         100, ge=1, le=1000, description="pgvector HNSW: search breadth (hnsw.ef_search; at least the depth asked)")
+    pgvector_build_memory: str = Field(
+        "1GB", pattern=r"^\d+(kB|MB|GB)$",
+        description="pgvector HNSW: maintenance_work_mem of the index build (a PostgreSQL size: 512MB, 2GB); pgvector "
+        "builds far faster while the graph fits in it, and writes to disk, slowly, once it outgrows it")
     pgvector_managed: bool = Field(
         False, description="set by the service: it writes the vectors itself, in the transaction of their record")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="persistent embedding cache folder")
@@ -160,7 +164,7 @@ class PipelineSettings(BaseSettings):
         if self.ann_backend == "pgvector":
             return {"url": self.pgvector_url, "table": f"{self.pgvector_table}_{kind}", "m": self.pgvector_m,
                     "ef_construction": self.pgvector_ef_construction, "ef_search": self.pgvector_ef_search,
-                    "managed": self.pgvector_managed}
+                    "build_memory": self.pgvector_build_memory, "managed": self.pgvector_managed}
         if self.ann_backend != "milvus":
             return {}
         collection = f"{self.milvus_collection}_{kind}"

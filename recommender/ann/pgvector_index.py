@@ -39,6 +39,7 @@ INSTALL_HINT = ("install it on the database server (Debian/Ubuntu: apt-get insta
 BATCH = 1000  # rows per INSERT statement
 MAX_EF_SEARCH = 1000  # pgvector's limit: an HNSW walk returns at most ef_search rows, so deeper searches are exact
 MIN_PGVECTOR = (0, 5)  # HNSW indexes arrived in pgvector 0.5
+BUILD_MEMORY = re.compile(r"\d+(kB|MB|GB)")  # a PostgreSQL size (it goes into SET LOCAL, which binds no parameter)
 _ENGINES: dict[str, Engine] = {}
 _ENSURED: set[tuple[str, str, int, str]] = set()
 _LOCK = threading.Lock()
@@ -106,13 +107,17 @@ class PgVectorIndex(ANNIndex):
     shared = True
 
     def __init__(self, dim: int, model: str, url: str = "", table: str = "tm_vectors", m: int = 16,
-                 ef_construction: int = 64, ef_search: int = 100, managed: bool = False) -> None:
+                 ef_construction: int = 64, ef_search: int = 100, managed: bool = False,
+                 build_memory: str = "1GB") -> None:
         super().__init__(dim, model)
         if not url.startswith("postgresql"):
             raise VectorDatabaseError("the ann backend 'pgvector' needs a PostgreSQL database URL "
                                       "(TECHMATCH_PGVECTOR_URL, or the service's TECHMATCH_DATABASE_URL)")
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,50}", table):
             raise ValueError(f"pgvector table name must be lower-case letters, digits and underscores: '{table}'")
+        if not BUILD_MEMORY.fullmatch(build_memory):
+            raise ValueError(f"pgvector build memory must be a PostgreSQL size such as 512MB or 2GB: '{build_memory}'")
+        self.build_memory = build_memory
         self.url, self.table_name, self.managed = url, table, managed
         self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
         self.engine = shared_engine(url)
@@ -149,9 +154,11 @@ class PgVectorIndex(ANNIndex):
         _ENSURED.add(key)
 
     def create_indexes(self, conn: Connection) -> None:
-        """The HNSW index and one B-tree per filter column (idempotent)."""
+        """The HNSW index and one B-tree per filter column (idempotent). The build runs with
+        ``maintenance_work_mem`` = ``build_memory``: pgvector builds the graph far faster while it fits there
+        (800,000 x 384-d, m 16: in 2 GB, 279 s); past it, it goes on on disk, several times slower."""
         name = self.table_name
-        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))  # the HNSW build's graph fits in memory
+        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{self.build_memory}'"))
         conn.execute(text(f'CREATE INDEX IF NOT EXISTS "{name}_hnsw" ON "{name}" USING hnsw '
                           f"(embedding vector_ip_ops) WITH (m = {self.m}, ef_construction = {self.ef_construction})"))
         for column in (*FILTER_FIELDS, "trl"):
@@ -298,7 +305,8 @@ class PgVectorIndex(ANNIndex):
         return cls(int(info["dim"]), info["model"], url, str(options.get("table", info.get("table", "tm_vectors"))),
                    int(options.get("m", info.get("m", 16))),
                    int(options.get("ef_construction", info.get("ef_construction", 64))),
-                   int(options.get("ef_search", 100)), bool(options.get("managed", False)))
+                   int(options.get("ef_search", 100)), bool(options.get("managed", False)),
+                   str(options.get("build_memory", "1GB")))
 
 
 def _literal(value: str) -> str:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ServiceHarness, fixture_rows, fresh_pg_database
+from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from recommender.ann import load_ann
+from recommender.ann import create_ann, load_ann
 from recommender.ann.pgvector_index import PgVectorIndex
 from recommender.filters import ResultFilters
 from recommender.records import parse_record
@@ -66,6 +67,24 @@ def test_table_contract_sql_filters_and_hnsw_recall(tmp_path: Path):
         index.append(["x"], np.ones((1, 8), dtype=np.float32))
     other = PgVectorIndex(dim, "another-model", url, "t_result")  # another model's vectors are no use: emptied
     assert len(other) == 0
+
+
+def test_the_hnsw_build_memory_is_a_setting_that_create_indexes_uses(tmp_path: Path, monkeypatch):
+    url = fresh_pg_database()
+    monkeypatch.setenv("TECHMATCH_PGVECTOR_BUILD_MEMORY", "96MB")
+    settings = PipelineSettings(ann_backend="pgvector", pgvector_url=url)
+    assert PipelineSettings.model_fields["pgvector_build_memory"].default == "1GB"
+    index = create_ann("pgvector", 8, "test-model", **settings.ann_options("result"))
+    with index.engine.begin() as conn:
+        index.create_indexes(conn)  # SET LOCAL: still in force in this transaction, gone after it
+        assert conn.execute(text("SHOW maintenance_work_mem")).scalar() == "96MB"
+    index.save(tmp_path / "ann")
+    assert load_ann(tmp_path / "ann", "test-model", settings.ann_options("result")).build_memory == "96MB"
+    for bad in ("1 GB", "2TB", "1GB'; DROP TABLE x; --"):
+        with pytest.raises(ValidationError, match="pgvector_build_memory"):
+            PipelineSettings(pgvector_build_memory=bad)
+        with pytest.raises(ValueError, match="PostgreSQL size"):
+            PgVectorIndex(8, "test-model", url, "t_result", build_memory=bad)
 
 
 def _plain_role_database(server_database_url: str) -> str:
