@@ -138,6 +138,16 @@ def sweep_ef(pg: Any, queries: np.ndarray, truth: list, target: float) -> tuple[
     return (by_ties if by_ties is not None else EF_SEARCHES[-1]), by_ids, sweep
 
 
+def measure_at(pg: Any, ef: int, queries: np.ndarray, truth: list) -> dict:
+    """Recall@10 (by id and counting ties) and p50/p95 of pgvector alone on the measured queries at one ef_search."""
+    pg.ef_search = ef
+    hits = [pg.search(q[None, :], 10)[0] for q in queries]
+    alone = timed_side_by_side({"pgvector": pg}, queries)["pgvector"]
+    return {"ef_search": ef, "recall@10": round(recall_at_k(hits, truth), 4),
+            "recall@10_ties": round(recall_at_k_ties(hits, truth), 4),
+            **{k: round(v, 2) for k, v in percentiles(alone).items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=100_000)
@@ -151,7 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallel-workers", type=int, default=None,
                     help="max_parallel_maintenance_workers of the build (default: the server's)")
     ap.add_argument("--insert", action="store_true", help="load with the service's write_rows, not a binary COPY")
+    ap.add_argument("--measure-ef", default="",
+                    help="comma-separated ef_search values also measured on the measured queries (recall, p50/p95)")
     args = ap.parse_args(argv)
+    try:
+        measure_efs = [int(value) for value in args.measure_ef.split(",") if value.strip()]
+    except ValueError:
+        ap.error(f"--measure-ef takes whole numbers separated by commas, not {args.measure_ef!r}")
+    if any(not 1 <= ef <= EF_SEARCHES[-1] for ef in measure_efs):
+        ap.error(f"--measure-ef values must be between 1 and {EF_SEARCHES[-1]} (pgvector's limit)")
 
     from sqlalchemy import text
 
@@ -225,13 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     latencies = timed_side_by_side({"faiss_ivf": ivf, "pgvector": pg}, q_measured)
     by_ids = None
     if ef_ids is not None and ef_ids != ef_ties:  # the figures at the ef_search that the id count needs, too
-        pg.ef_search = ef_ids
-        hits = [pg.search(q[None, :], 10)[0] for q in q_measured]
-        alone = timed_side_by_side({"pgvector": pg}, q_measured)["pgvector"]
-        by_ids = {"ef_search": ef_ids, "recall@10": round(recall_at_k(hits, truth), 4),
-                  "recall@10_ties": round(recall_at_k_ties(hits, truth), 4),
-                  **{k: round(v, 2) for k, v in percentiles(alone).items()}}
-        pg.ef_search = ef_ties
+        by_ids = measure_at(pg, ef_ids, q_measured, truth)
+    measured_at = [measure_at(pg, ef, q_measured, truth) for ef in measure_efs]
+    pg.ef_search = ef_ties
     release(args.url)
     out = {
         "vectors": n, "distinct_titles": distinct_titles, "dim": embedder.dim, "embedder": embedder.name,
@@ -245,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                      "server": server, "parallel_workers_seen": watch.max_parallel_workers,
                      "build_phases": watch.phases, "notices": notices,
                      "server_peak_pss_mb": round(watch.peak_pss_mb, 0),
-                     "index_mb": round(index_mb, 0), "table_mb": round(table_mb, 0), "at_ef_search_by_ids": by_ids},
+                     "index_mb": round(index_mb, 0), "table_mb": round(table_mb, 0), "at_ef_search_by_ids": by_ids,
+                     "measured_at_ef_search": measured_at},
         "peak_rss_mb": round(peak_rss_mb(), 0),
         "total_s": round(time.perf_counter() - started, 1),
     }
