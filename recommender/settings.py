@@ -18,6 +18,8 @@ from embeddings.factory import check_spec
 from recommender.ann.factory import BACKENDS
 
 MILVUS_INDEX_TYPES = ("FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "AUTOINDEX")
+PGVECTOR_BUILD_MEMORY = "1GB"  # maintenance_work_mem of the HNSW build
+POSTGRES_SIZE = r"\d+(kB|MB|GB)"  # a PostgreSQL memory size, as maintenance_work_mem takes it
 
 
 def default_cache_dir() -> Path:
@@ -77,7 +79,7 @@ class PipelineSettings(BaseSettings):
     pgvector_ef_search: int = Field(
         100, ge=1, le=1000, description="pgvector HNSW: search breadth (hnsw.ef_search; at least the depth asked)")
     pgvector_build_memory: str = Field(
-        "1GB", pattern=r"^\d+(kB|MB|GB)$",
+        PGVECTOR_BUILD_MEMORY, pattern=f"^{POSTGRES_SIZE}$",
         description="pgvector HNSW: maintenance_work_mem of the index build (a PostgreSQL size: 512MB, 2GB); pgvector "
         "builds far faster while the graph fits in it, and writes to disk, slowly, once it outgrows it")
     pgvector_managed: bool = Field(

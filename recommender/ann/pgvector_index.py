@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recommender.ann.base import ANNIndex, IndexLoadError, VectorDatabaseError, write_manifest
 from recommender.filters import FILTER_FIELDS, Metadata, ResultFilters
+from recommender.settings import PGVECTOR_BUILD_MEMORY, POSTGRES_SIZE
 
 INSTALL_HINT = ("install it on the database server (Debian/Ubuntu: apt-get install postgresql-16-pgvector, with "
                 "your server's major version), then run CREATE EXTENSION vector; in that database as a superuser "
@@ -39,7 +40,7 @@ INSTALL_HINT = ("install it on the database server (Debian/Ubuntu: apt-get insta
 BATCH = 1000  # rows per INSERT statement
 MAX_EF_SEARCH = 1000  # pgvector's limit: an HNSW walk returns at most ef_search rows, so deeper searches are exact
 MIN_PGVECTOR = (0, 5)  # HNSW indexes arrived in pgvector 0.5
-BUILD_MEMORY = re.compile(r"\d+(kB|MB|GB)")  # a PostgreSQL size (it goes into SET LOCAL, which binds no parameter)
+BUILD_MEMORY = re.compile(POSTGRES_SIZE)  # checked here too: it goes into SET LOCAL, which binds no parameter
 _ENGINES: dict[str, Engine] = {}
 _ENSURED: set[tuple[str, str, int, str]] = set()
 _LOCK = threading.Lock()
@@ -108,7 +109,7 @@ class PgVectorIndex(ANNIndex):
 
     def __init__(self, dim: int, model: str, url: str = "", table: str = "tm_vectors", m: int = 16,
                  ef_construction: int = 64, ef_search: int = 100, managed: bool = False,
-                 build_memory: str = "1GB") -> None:
+                 build_memory: str = PGVECTOR_BUILD_MEMORY) -> None:
         super().__init__(dim, model)
         if not url.startswith("postgresql"):
             raise VectorDatabaseError("the ann backend 'pgvector' needs a PostgreSQL database URL "
@@ -306,7 +307,7 @@ class PgVectorIndex(ANNIndex):
                    int(options.get("m", info.get("m", 16))),
                    int(options.get("ef_construction", info.get("ef_construction", 64))),
                    int(options.get("ef_search", 100)), bool(options.get("managed", False)),
-                   str(options.get("build_memory", "1GB")))
+                   str(options.get("build_memory", PGVECTOR_BUILD_MEMORY)))
 
 
 def _literal(value: str) -> str:
